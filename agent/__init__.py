@@ -1,0 +1,1 @@
+"""Investigation agent: plans which evidence to gather before the scorer decides."""

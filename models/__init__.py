@@ -1,0 +1,1 @@
+"""Risk models: training, calibration, decisions, MLflow registry."""

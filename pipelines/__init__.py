@@ -1,0 +1,1 @@
+"""Pipelines: the marketplace simulator, ingest with data contracts, batch scoring."""

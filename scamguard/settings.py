@@ -1,0 +1,78 @@
+"""One settings object for paths and URIs (env prefix ``SCAMGUARD_``).
+
+Importing this module does no work: no directories are made and nothing is contacted.
+Paths are derived lazily from ``data_dir`` by properties.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PLACEHOLDER_KEYS = {"", "changeme", "change-me", "secret", "dev-key"}
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. Every field can be set as ``SCAMGUARD_<FIELD>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="SCAMGUARD_", env_file=".env", extra="ignore")
+
+    environment: str = "development"  # development | production
+    data_dir: Path = Path("./data")
+    # None -> SQLite tracking store under the data dir (see ``tracking_uri``).
+    mlflow_uri: str | None = None
+    api_key: str = "dev-key"
+    risk_model_name: str = "scamguard-risk"
+
+    @field_validator("api_key")
+    @classmethod
+    def _no_placeholder_key_in_production(cls, value: str, info):  # type: ignore[no-untyped-def]
+        environment = info.data.get("environment", "development")
+        if environment != "development" and value.strip().lower() in _PLACEHOLDER_KEYS:
+            raise ValueError(
+                "SCAMGUARD_API_KEY is a placeholder; set a real key outside development"
+            )
+        return value
+
+    @property
+    def tracking_uri(self) -> str:
+        if self.mlflow_uri:
+            return self.mlflow_uri
+        return f"sqlite:///{(self.data_dir / 'mlflow.db').resolve()}"
+
+    @property
+    def artifact_root(self) -> Path:
+        return (self.data_dir / "mlartifacts").resolve()
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.data_dir / "raw"
+
+    @property
+    def clean_dir(self) -> Path:
+        return self.data_dir / "clean"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.data_dir / "quarantine"
+
+    @property
+    def features_dir(self) -> Path:
+        return self.data_dir / "features"
+
+    @property
+    def scores_dir(self) -> Path:
+        return self.data_dir / "scores"
+
+    @property
+    def audit_log(self) -> Path:
+        return self.data_dir / "audit" / "decisions.jsonl"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read from the environment once)."""
+    return Settings()

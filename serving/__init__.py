@@ -1,0 +1,1 @@
+"""Real-time scoring endpoint (FastAPI) and the analyst investigation view."""
