@@ -57,6 +57,9 @@ _BENIGN_MESSAGES = [
     "Attached the invoice for milestone {n}, thanks a lot {name}.",
     "Hi {name}, just checking in on progress for this week.",
     "No problem, take your time and let me know if anything is unclear.",
+    "The platform fee is already included in my bid.",
+    "I'll deposit the next milestone into escrow today.",
+    "Is the payment released automatically when I approve the milestone?",
     "I reviewed the draft, a few small comments inline. Otherwise looks great.",
 ]
 # Benign look-alikes: ordinary users who mention off-platform contact or ask about money.

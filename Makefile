@@ -1,0 +1,41 @@
+# scamguard: `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install scamguard with its pinned dependencies
+
+demo: install ## Simulate the marketplace, ingest, build features, train, batch-score; print a summary
+	$(BIN)/scamguard demo
+
+test: install ## Run the test suite
+	$(BIN)/python -m pytest -q
+
+bench: install ## Run the benchmarks (see benchmarks/)
+	@ls benchmarks/*_bench.py >/dev/null 2>&1 || { echo "no benchmarks yet"; exit 1; }
+	for b in benchmarks/*_bench.py; do $(BIN)/python $$b || exit 1; done
+
+lint: install ## Ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/mypy scamguard features models pipelines serving monitoring agent
+
+serve: install ## Start the scoring endpoint on 127.0.0.1:8000
+	$(BIN)/scamguard serve
+
+clean: ## Remove the data dir and caches (keeps .venv)
+	rm -rf data .pytest_cache .ruff_cache .mypy_cache
+
+.PHONY: help install demo test bench lint serve clean

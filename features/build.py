@@ -1,0 +1,137 @@
+"""The offline feature pipeline: a spine of (user_id, as_of) rows, every feature family piped on.
+
+Every feature of a user as of ``as_of`` uses only events strictly before ``as_of`` and labels
+decided strictly before ``as_of``. Training rows are weekly snapshots of the users active in the
+week before each ``as_of``; the target uses labels as eventually known.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import polars as pl
+
+from scamguard.schema import SCAM_TYPOLOGIES
+
+from .graph import add_graph_features, identifier_links
+from .payments import add_payment_features, add_report_features
+from .profile import add_profile_features
+from .text import add_text_features
+from .velocity import actor_events, add_velocity_features
+
+ACTIVE_WINDOW = timedelta(days=7)
+SNAPSHOT_EVERY = timedelta(days=7)
+MIN_HISTORY = timedelta(days=14)
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The clean contract tables as lazy frames."""
+
+    users: pl.LazyFrame
+    logins: pl.LazyFrame
+    jobs: pl.LazyFrame
+    proposals: pl.LazyFrame
+    messages: pl.LazyFrame
+    payments: pl.LazyFrame
+    reports: pl.LazyFrame
+    labels: pl.LazyFrame
+
+    @classmethod
+    def from_frames(cls, frames: dict[str, pl.DataFrame | pl.LazyFrame]) -> Tables:
+        return cls(**{k: v.lazy() for k, v in frames.items() if k in cls.__dataclass_fields__})
+
+    def events(self) -> pl.LazyFrame:
+        return actor_events(messages=self.messages, jobs=self.jobs, proposals=self.proposals,
+                            payments=self.payments, logins=self.logins)
+
+
+def build_features(spine: pl.LazyFrame, tables: Tables) -> pl.LazyFrame:
+    """All feature families for each (user_id, as_of) row of ``spine``; other spine columns are kept."""
+    links = identifier_links(users=tables.users, logins=tables.logins, payments=tables.payments)
+    return (
+        spine
+        .pipe(add_profile_features, users=tables.users)
+        .pipe(add_velocity_features, events=tables.events(), logins=tables.logins, users=tables.users)
+        .pipe(add_text_features, messages=tables.messages, jobs=tables.jobs, proposals=tables.proposals)
+        .pipe(add_graph_features, links=links, labels=tables.labels)
+        .pipe(add_payment_features, payments=tables.payments)
+        .pipe(add_report_features, reports=tables.reports)
+    )
+
+
+def data_window(tables: Tables) -> tuple[datetime, datetime]:
+    """(first, last) event time across the activity tables."""
+    bounds = tables.events().select(pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi")).collect()
+    if bounds["lo"][0] is None:
+        raise ValueError("no events in the data: run `scamguard simulate` and `scamguard ingest` first")
+    return bounds["lo"][0], bounds["hi"][0]
+
+
+def snapshot_times(tables: Tables) -> list[datetime]:
+    """Weekly ``as_of`` instants ending at midnight after the last event, with at least 14 days of history."""
+    lo, hi = data_window(tables)
+    end = datetime.combine(hi.date() + timedelta(days=1), datetime.min.time(), tzinfo=hi.tzinfo)
+    times = []
+    t = end
+    while t - MIN_HISTORY >= lo:
+        times.append(t)
+        t -= SNAPSHOT_EVERY
+    return sorted(times)
+
+
+def active_spine(tables: Tables, as_of_times: list[datetime]) -> pl.LazyFrame:
+    """(user_id, as_of) for users who acted or signed up in the 7 days before each ``as_of``."""
+    acts = pl.concat([tables.events().select("user_id", "ts"), tables.users.select("user_id", pl.col("signup_ts").alias("ts"))])
+    times = pl.LazyFrame({"as_of": as_of_times}, schema={"as_of": pl.Datetime("us", "UTC")})
+    return (acts.join(times, how="cross")
+            .filter((pl.col("ts") < pl.col("as_of")) & (pl.col("ts") >= pl.col("as_of") - ACTIVE_WINDOW))
+            .select("user_id", "as_of").unique())
+
+
+def attach_target(spine: pl.LazyFrame, labels: pl.LazyFrame) -> pl.LazyFrame:
+    """Add ``label`` (1 if the user's scam had begun before ``as_of``) and ``typology``.
+
+    Users already labelled scam before ``as_of`` are dropped: they would have been actioned, so they
+    are not cases the model must find.
+    """
+    lab = labels.select("user_id", "label", "decided_ts", "first_bad_ts")
+    is_scam = pl.col("label").is_in(SCAM_TYPOLOGIES)
+    return (
+        spine.join(lab, on="user_id", how="left")
+        .filter((~(is_scam & (pl.col("decided_ts") < pl.col("as_of")))).fill_null(True))
+        .with_columns(
+            (is_scam & (pl.col("first_bad_ts") < pl.col("as_of"))).fill_null(False).cast(pl.Int8).alias("target"))
+        .with_columns(pl.when(pl.col("target") == 1).then(pl.col("label")).otherwise(pl.lit("benign")).alias("typology"))
+        .drop("label", "decided_ts", "first_bad_ts")
+        .rename({"target": "label"})
+    )
+
+
+def assign_split(df: pl.DataFrame, *, test_snapshots: int = 2, valid_snapshots: int = 1) -> pl.DataFrame:
+    """Time-based split: the latest snapshots are test, the ones before are valid, the rest train."""
+    times = df["as_of"].unique().sort().to_list()
+    if len(times) < test_snapshots + valid_snapshots + 1:
+        raise ValueError(f"need at least {test_snapshots + valid_snapshots + 1} weekly snapshots for a time split, got {len(times)}: simulate more weeks")
+    test_from = times[-test_snapshots]
+    valid_from = times[-(test_snapshots + valid_snapshots)]
+    return df.with_columns(
+        pl.when(pl.col("as_of") >= test_from).then(pl.lit("test"))
+        .when(pl.col("as_of") >= valid_from).then(pl.lit("valid")).otherwise(pl.lit("train")).alias("split"))
+
+
+def build_training_table(tables: Tables, as_of_times: list[datetime] | None = None) -> pl.DataFrame:
+    """The training table of features/catalog.py: weekly snapshots, features, target, split."""
+    times = as_of_times or snapshot_times(tables)
+    spine = attach_target(active_spine(tables, times), tables.labels)
+    table = build_features(spine, tables).collect()
+    key = ["user_id", "as_of", "label", "typology"]
+    table = table.select(*key, *[c for c in table.columns if c not in key]).sort("as_of", "user_id")
+    return assign_split(table)
+
+
+def build_scoring_table(tables: Tables, as_of: datetime) -> pl.DataFrame:
+    """Features as of one instant for every user active in the 7 days before it (batch scoring)."""
+    spine = active_spine(tables, [as_of])
+    return build_features(spine, tables).collect().sort("user_id")

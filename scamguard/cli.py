@@ -1,0 +1,217 @@
+"""The ``scamguard`` command line: one root Typer app mounting every stage.
+
+Each command imports its stage lazily, so ``scamguard --help`` is instant and importing this module
+does no work. Stage functions return results; only this module prints.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from scamguard.settings import get_settings
+
+app = typer.Typer(help="scamguard: scam detection for a work marketplace.", no_args_is_help=True, add_completion=False)
+console = Console()
+err = Console(stderr=True)
+
+DEMO_USERS = 20_000
+DEMO_WEEKS = 8
+
+
+def _progress() -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                    TimeElapsedColumn(), console=console, transient=False)
+
+
+def _kv_table(title: str, rows: list[tuple[str, object]]) -> Table:
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("", style="bold")
+    table.add_column("")
+    for key, value in rows:
+        table.add_row(key, str(value))
+    return table
+
+
+@app.command()
+def simulate(
+    users: Annotated[int, typer.Option(help="Number of users to simulate.")] = DEMO_USERS,
+    weeks: Annotated[int, typer.Option(help="Weeks of marketplace activity.")] = DEMO_WEEKS,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 0,
+    start: Annotated[str | None, typer.Option(help="First day (YYYY-MM-DD, UTC); default 2026-07-06.")] = None,
+) -> dict:
+    """Simulate the marketplace and write every raw table as date-partitioned Parquet."""
+    from pipelines.raw import write_world
+    from pipelines.simulator import SimulationConfig
+    from pipelines.simulator import simulate as run_simulation
+
+    settings = get_settings()
+    kwargs = {"start": datetime.fromisoformat(start).replace(tzinfo=UTC)} if start else {}
+    config = SimulationConfig(n_users=users, weeks=weeks, seed=seed, **kwargs)
+    stages = ["population", "benign activity", "scams", "tables"]
+    with _progress() as progress:
+        task = progress.add_task("simulating", total=len(stages) + 1)
+        world = run_simulation(config, progress=lambda name: progress.update(task, advance=1, description=name))
+        counts = write_world(world, settings.raw_dir, truth_dir=settings.data_dir / "simulator")
+        progress.update(task, advance=1, description="written")
+    table = Table(title=f"Simulated {users:,} users over {weeks} weeks (seed {seed}) -> {settings.raw_dir}")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, n in counts.items():
+        table.add_row(name, f"{n:,}")
+    console.print(table)
+    return counts
+
+
+@app.command()
+def ingest() -> object:
+    """Validate raw tables against their data contracts; accepted rows go to clean/, bad rows to quarantine/."""
+    from pipelines.ingest import ingest as run_ingest
+
+    settings = get_settings()
+    report = run_ingest(settings.raw_dir, settings.clean_dir, settings.quarantine_dir)
+    table = Table(title="Ingest: rows in = accepted + quarantined")
+    for column in ("table", "in", "accepted", "quarantined", "failed expectations"):
+        table.add_column(column, justify="left" if column in ("table", "failed expectations") else "right")
+    for row in report.table_rows():
+        table.add_row(*[str(v) for v in row])
+    console.print(table)
+    if report.total_quarantined:
+        console.print(f"[yellow]{report.total_quarantined:,} rows quarantined under {settings.quarantine_dir}[/]")
+    return report
+
+
+@app.command()
+def features(
+    as_of: Annotated[list[str] | None, typer.Option("--as-of", help="Snapshot instants (ISO, UTC), repeatable; default: weekly to the end of the data.")] = None,
+) -> Path:
+    """Build the point-in-time-correct training table from the clean tables."""
+    import polars as pl
+
+    from features.build import build_training_table
+    from pipelines.batch import load_clean_tables
+
+    settings = get_settings()
+    times = [datetime.fromisoformat(t).replace(tzinfo=UTC) if datetime.fromisoformat(t).tzinfo is None else datetime.fromisoformat(t) for t in as_of] if as_of else None
+    with console.status("building features"):
+        started = time.perf_counter()
+        table = build_training_table(load_clean_tables(settings), times)
+        elapsed = time.perf_counter() - started
+    settings.features_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.features_dir / "training.parquet"
+    table.write_parquet(path)
+    summary = table.group_by("split").agg(rows=pl.len(), scams=pl.col("label").sum()).sort("split")
+    console.print(_kv_table(f"Training table -> {path} ({elapsed:.1f}s)", [
+        ("rows", f"{table.height:,}"), ("features", table.width - 5),
+        *[(f"{r['split']} rows / scams", f"{r['rows']:,} / {r['scams']:,}") for r in summary.iter_rows(named=True)],
+        ("as_of", f"{table['as_of'].min()} .. {table['as_of'].max()}"),
+    ]))
+    return path
+
+
+@app.command()
+def train(seed: Annotated[int, typer.Option(help="Training seed.")] = 0) -> object:
+    """Train the LightGBM risk model, log it to MLflow and register it as `champion`."""
+    import polars as pl
+    from models.train import train_risk_model
+
+    settings = get_settings()
+    path = settings.features_dir / "training.parquet"
+    if not path.exists():
+        err.print(f"[red]no training table at {path}: run `scamguard features` first[/]")
+        raise typer.Exit(1)
+    with console.status("training"):
+        result = train_risk_model(pl.read_parquet(path), settings=settings, seed=seed)
+    console.print(_kv_table("Risk model", result.summary_rows()))
+    return result
+
+
+@app.command("batch-score")
+def batch_score(
+    date_: Annotated[str | None, typer.Option("--date", help="Date to score (YYYY-MM-DD); default: the latest date in the data.")] = None,
+) -> object:
+    """Score every user active up to DATE with the `champion` model; re-running replaces that date."""
+    from pipelines.batch import batch_score as run_batch
+
+    settings = get_settings()
+    with console.status("scoring"):
+        result = run_batch(settings, date.fromisoformat(date_) if date_ else None)
+    console.print(_kv_table(f"Batch scores for {result.date}", [
+        ("users scored", f"{result.rows:,}"), ("as of", result.as_of), ("model version", result.model_version),
+        *[(f"decision: {k}", f"{v:,}") for k, v in sorted(result.decisions.items())], ("written to", result.path),
+    ]))
+    return result
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+) -> None:
+    """Start the real-time scoring endpoint (FastAPI on uvicorn)."""
+    import uvicorn
+    from serving.app import create_app
+
+    uvicorn.run(create_app(get_settings()), host=host, port=port, log_level="info")
+
+
+@app.command()
+def investigate(
+    user_id: Annotated[str, typer.Argument(help="The user to investigate, e.g. u0001234.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Show a user's risk, decision, reasons, linked accounts and recent messages."""
+    from serving.investigation import UnknownUserError, investigate_user, render_investigation
+
+    settings = get_settings()
+    try:
+        report = investigate_user(settings, user_id)
+    except UnknownUserError as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(1) from None
+    if as_json:
+        sys.stdout.write(json.dumps(report, default=str, indent=2) + "\n")
+    else:
+        render_investigation(report, console)
+
+
+@app.command()
+def demo(
+    users: Annotated[int, typer.Option(help="Users to simulate.")] = DEMO_USERS,
+    weeks: Annotated[int, typer.Option(help="Weeks to simulate.")] = DEMO_WEEKS,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Run simulate -> ingest -> features -> train -> batch-score and print a summary."""
+    settings = get_settings()
+    started = time.perf_counter()
+    simulate(users=users, weeks=weeks, seed=seed, start=None)
+    report = ingest()
+    features(as_of=None)
+    result = train(seed=0)
+    batch = batch_score(date_=None)
+    elapsed = time.perf_counter() - started
+    m = result.metrics
+    console.print(_kv_table("scamguard demo: summary", [
+        ("wall time", f"{elapsed:.0f} s"),
+        ("rows in / accepted / quarantined", f"{report.total_in:,} / {report.total_accepted:,} / {report.total_quarantined:,}"),
+        ("test PR-AUC", f"{m['test_pr_auc']:.3f}"), ("test ROC-AUC", f"{m['test_roc_auc']:.3f}"),
+        ("test recall at 1% FPR", f"{m['test_recall_at_1pct_fpr']:.3f}"),
+        ("test expected cost / case", f"{m['test_expected_cost']:.3f}"),
+        ("registered model", f"{settings.risk_model_name} v{result.model_version} (alias champion)"),
+        ("scores", f"{batch.path} ({batch.rows:,} users)"),
+        ("start the endpoint", "scamguard serve   (X-API-Key: $SCAMGUARD_API_KEY, default dev-key)"),
+        ("open the MLflow UI", f"mlflow ui --backend-store-uri {settings.tracking_uri}"),
+    ]))
+
+
+if __name__ == "__main__":
+    app()
