@@ -99,18 +99,48 @@ def _to_boolean(col: pl.Expr, source: pl.DataType) -> pl.Expr:
     return pl.lit(None, dtype=pl.Boolean)
 
 
+def _decode_utf8(value: bytes) -> str | None:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _text(column: str, source: pl.DataType) -> pl.Expr:
+    """``column`` as text, null where it has none (invalid UTF-8, lists, structs)."""
+    col = pl.col(column)
+    if source.is_nested():
+        return pl.lit(None, dtype=pl.String)
+    if source == pl.Binary:  # polars refuses invalid UTF-8 even when not strict; rare: per value
+        return col.map_elements(_decode_utf8, return_dtype=pl.String, skip_nulls=True)
+    return col.cast(pl.String, strict=False)
+
+
 def _cast(column: str, source: pl.DataType, target: pl.DataType) -> pl.Expr:
     """``column`` cast from its raw dtype to the contract dtype; null where it does not cast."""
     col = pl.col(column)
     if source == target:
         return col
+    if source.is_nested():  # a list or struct is never one scalar value
+        return pl.lit(None, dtype=target)
+    if source == pl.Binary:  # read as UTF-8 text, then cast like text
+        col, source = _text(column, source), pl.String()
+        if target == pl.String:
+            return col
     if isinstance(target, pl.Datetime):
         return _to_datetime(col, source, target)
     if target == pl.Boolean:
         return _to_boolean(col, source)
+    if target == pl.String:
+        return col.cast(pl.String, strict=False)
     if source == pl.String and target.is_numeric():
         col = col.str.strip_chars()
     return col.cast(target, strict=False)
+
+
+def _as_text(column: str, source: pl.DataType) -> pl.Expr:
+    """The raw value as text, for quarantine; a placeholder naming the dtype if it has none."""
+    return _text(column, source).fill_null(f"<{source}>")
 
 
 def conform(raw: pl.DataFrame, spec: TableSpec) -> pl.DataFrame:
@@ -126,8 +156,8 @@ def conform(raw: pl.DataFrame, spec: TableSpec) -> pl.DataFrame:
     for name, dtype in spec.columns.items():
         helper = uncastable_column(name)
         if name not in raw.columns:
-            typed.append(pl.lit(None, dtype=dtype).alias(name))
-            helpers.append(pl.lit(None, dtype=pl.String).alias(helper))
+            typed.append(pl.repeat(None, raw.height, dtype=dtype).alias(name))
+            helpers.append(pl.repeat(None, raw.height, dtype=pl.String).alias(helper))
             continue
         source = raw.schema[name]
         value = _cast(name, source, dtype)
@@ -135,7 +165,7 @@ def conform(raw: pl.DataFrame, spec: TableSpec) -> pl.DataFrame:
         if source == dtype:
             helpers.append(pl.lit(None, dtype=pl.String).alias(helper))
         else:
-            as_text = pl.col(name).cast(pl.String, strict=False).fill_null("<unprintable>")
+            as_text = _as_text(name, source)
             failed = pl.col(name).is_not_null() & value.is_null()
             helpers.append(pl.when(failed).then(as_text).otherwise(None).alias(helper))
     return raw.select(typed + helpers)
@@ -217,9 +247,7 @@ def _time_checks(spec: TableSpec, now: datetime) -> list[Expectation]:
     ]
 
 
-def _key_checks(
-    spec: TableSpec, reference_ids: Mapping[str, Collection[str]]
-) -> list[Expectation]:
+def _key_checks(spec: TableSpec, reference_ids: Mapping[str, Collection[str]]) -> list[Expectation]:
     import great_expectations.expectations as gxe
 
     checks: list[Expectation] = []
@@ -295,6 +323,7 @@ def make_context() -> AbstractDataContext:
 
 
 def _batch_definition(context: AbstractDataContext, asset_name: str) -> Any:
+    datasource: Any
     try:
         datasource = context.data_sources.get(DATASOURCE)
     except KeyError:
@@ -385,14 +414,18 @@ def find_failures(
     See :func:`build_suite` for ``now`` and ``reference_ids``.
     """
     suite = build_suite(spec, now=now, reference_ids=reference_ids)
-    order = {e.meta["label"]: i for i, e in enumerate(suite.expectations)}
+    order = {expectation_label(e): i for i, e in enumerate(suite.expectations)}
     if frame.height == 0:
         return pl.DataFrame(schema={ROW: pl.UInt32, EXPECTATION: pl.String})
     failed = run_suite(frame, suite, context=context or make_context(), asset_name=spec.name)
     failed = _apply_policy(frame, spec, failed)
     parts = [
         pl.DataFrame(
-            {ROW: idx.astype(np.uint32), EXPECTATION: meta["label"], "_order": order[meta["label"]]},
+            {
+                ROW: idx.astype(np.uint32),
+                EXPECTATION: meta["label"],
+                "_order": order[meta["label"]],
+            },
             schema={ROW: pl.UInt32, EXPECTATION: pl.String, "_order": pl.Int32},
         )
         for meta, idx in failed

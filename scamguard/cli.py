@@ -78,15 +78,16 @@ def ingest() -> object:
     from pipelines.ingest import ingest as run_ingest
 
     settings = get_settings()
-    report = run_ingest(settings.raw_dir, settings.clean_dir, settings.quarantine_dir)
+    with _progress() as progress:
+        report = run_ingest(settings.raw_dir, settings.clean_dir, settings.quarantine_dir, progress=progress)
     table = Table(title="Ingest: rows in = accepted + quarantined")
-    for column in ("table", "in", "accepted", "quarantined", "failed expectations"):
-        table.add_column(column, justify="left" if column in ("table", "failed expectations") else "right")
-    for row in report.table_rows():
+    for column in report.COLUMNS:
+        table.add_column(column)
+    for row in report.rich_rows():
         table.add_row(*[str(v) for v in row])
     console.print(table)
-    if report.total_quarantined:
-        console.print(f"[yellow]{report.total_quarantined:,} rows quarantined under {settings.quarantine_dir}[/]")
+    if report.quarantined:
+        console.print(f"[yellow]{report.quarantined:,} rows quarantined under {settings.quarantine_dir}[/]")
     return report
 
 
@@ -202,7 +203,7 @@ def demo(
     m = result.metrics
     console.print(_kv_table("scamguard demo: summary", [
         ("wall time", f"{elapsed:.0f} s"),
-        ("rows in / accepted / quarantined", f"{report.total_in:,} / {report.total_accepted:,} / {report.total_quarantined:,}"),
+        ("rows in / accepted / quarantined", f"{report.rows_in:,} / {report.accepted:,} / {report.quarantined:,}"),
         ("test PR-AUC", f"{m['test_pr_auc']:.3f}"), ("test ROC-AUC", f"{m['test_roc_auc']:.3f}"),
         ("test recall at 1% FPR", f"{m['test_recall_at_1pct_fpr']:.3f}"),
         ("test expected cost / case", f"{m['test_expected_cost']:.3f}"),

@@ -83,7 +83,7 @@ def fake_clients(pop: Population, m: Market, rng: np.random.Generator, log: Even
     n_jobs = 1 + rng.poisson(1.5 * (1 - skill))
     owner = np.repeat(np.arange(len(users)), n_jobs)
     k = len(owner)
-    ts = pop.bad_s[users][owner] + rng.integers(0, 5 * DAY, k)
+    ts = np.minimum(pop.bad_s[users][owner] + rng.integers(0, 5 * DAY, k), m.t_end - HOUR)
     attractive = rng.random(k) < (0.9 - 0.7 * skill[owner])
     title = np.where(attractive, text.draw("scam_job_title", k), text.draw("job_title", k))
     description = np.where(attractive, text.draw("scam_job_description", k), text.draw("job_description", k))
@@ -100,7 +100,8 @@ def fake_clients(pop: Population, m: Market, rng: np.random.Generator, log: Even
     contact_owner = np.concatenate([owner[pj], extra_owner])
     contact_freelancer = np.concatenate([freelancer, m.freelancers[rng.integers(0, len(m.freelancers), len(extra_owner))]])
     contact_job = np.concatenate([job[pj], job[first_job[extra_owner]]])
-    contact_start = np.concatenate([prop_ts, pop.bad_s[users][extra_owner] + rng.integers(0, 7 * DAY, len(extra_owner))])
+    # outreach about a job starts after the job is posted
+    contact_start = np.concatenate([prop_ts, ts[first_job[extra_owner]] + rng.integers(0, 7 * DAY, len(extra_owner))])
     contact_start += rng.exponential(4 * HOUR, len(contact_start)).astype(np.int64)
 
     n_msgs = 1 + rng.poisson(1.5, len(contact_owner))

@@ -12,7 +12,11 @@ from scamguard.schema import SCAM_TYPOLOGIES, TABLES
 @pytest.fixture(scope="module")
 def twin_worlds():
     config = SimulationConfig(n_users=1_000, weeks=4, seed=3, sms_csv=None)
-    return simulate(config), simulate(config), simulate(SimulationConfig(n_users=1_000, weeks=4, seed=4, sms_csv=None))
+    return (
+        simulate(config),
+        simulate(config),
+        simulate(SimulationConfig(n_users=1_000, weeks=4, seed=4, sms_csv=None)),
+    )
 
 
 def test_same_seed_gives_identical_tables_and_other_seed_differs(twin_worlds):
@@ -64,7 +68,9 @@ def test_takeover_starts_with_a_login_from_a_new_device(small_world):
     hits = 0
     for row in truth.iter_rows(named=True):
         mine = logins.filter((pl.col("user_id") == row["user_id"]) & pl.col("success"))
-        before = set(mine.filter(pl.col("ts") < row["bad_ts"])["device_id"]) | set(users.filter(pl.col("user_id") == row["user_id"])["signup_device_id"])
+        before = set(mine.filter(pl.col("ts") < row["bad_ts"])["device_id"]) | set(
+            users.filter(pl.col("user_id") == row["user_id"])["signup_device_id"]
+        )
         at = mine.filter(pl.col("ts") == row["bad_ts"])["device_id"]
         hits += int(at.len() == 1 and at[0] not in before)
     assert hits == truth.height
@@ -73,9 +79,24 @@ def test_takeover_starts_with_a_login_from_a_new_device(small_world):
 def test_scammers_write_scam_words_more_often_but_not_always(small_world):
     from features.text import text_flags
 
-    msgs = small_world.tables["messages"].join(small_world.truth, left_on="sender_id", right_on="user_id")
-    flagged = msgs.with_columns(pl.sum_horizontal(text_flags(pl.col("text"))).alias("n")).with_columns((pl.col("n") > 0).alias("any"))
-    rate = dict(flagged.group_by(pl.col("typology") == "benign").agg(pl.col("any").mean()).iter_rows())
+    msgs = small_world.tables["messages"].join(
+        small_world.truth, left_on="sender_id", right_on="user_id"
+    )
+    flagged = msgs.with_columns(
+        pl.sum_horizontal(text_flags(pl.col("text"))).alias("n")
+    ).with_columns((pl.col("n") > 0).alias("any"))
+    rate = dict(
+        flagged.group_by(pl.col("typology") == "benign").agg(pl.col("any").mean()).iter_rows()
+    )
     assert rate[False] > 2 * rate[True]  # scammers trip heuristics far more often
     assert rate[True] > 0.02  # but benign users trip them too (look-alikes)
     assert rate[False] < 0.95  # and skilled scammers often do not
+
+
+def test_messages_about_a_job_come_after_it_is_posted(small_world):
+    t = small_world.tables
+    joined = t["messages"].drop_nulls("job_id").join(t["jobs"].select("job_id", pl.col("ts").alias("job_ts")), on="job_id", how="left")
+    assert joined["job_ts"].null_count() == 0
+    assert (joined["ts"] >= joined["job_ts"]).all()
+    proposals = t["proposals"].join(t["jobs"].select("job_id", pl.col("ts").alias("job_ts")), on="job_id")
+    assert (proposals["ts"] >= proposals["job_ts"]).all()
