@@ -43,18 +43,29 @@ class Tables:
         return cls(**{k: v.lazy() for k, v in frames.items() if k in cls.__dataclass_fields__})
 
     def events(self) -> pl.LazyFrame:
-        return actor_events(messages=self.messages, jobs=self.jobs, proposals=self.proposals,
-                            payments=self.payments, logins=self.logins)
+        return actor_events(
+            messages=self.messages,
+            jobs=self.jobs,
+            proposals=self.proposals,
+            payments=self.payments,
+            logins=self.logins,
+        )
 
 
 def build_features(spine: pl.LazyFrame, tables: Tables) -> pl.LazyFrame:
     """All feature families for each (user_id, as_of) row of ``spine``; other spine columns are kept."""
     links = identifier_links(users=tables.users, logins=tables.logins, payments=tables.payments)
     return (
-        spine
-        .pipe(add_profile_features, users=tables.users)
-        .pipe(add_velocity_features, events=tables.events(), logins=tables.logins, users=tables.users)
-        .pipe(add_text_features, messages=tables.messages, jobs=tables.jobs, proposals=tables.proposals)
+        spine.pipe(add_profile_features, users=tables.users)
+        .pipe(
+            add_velocity_features, events=tables.events(), logins=tables.logins, users=tables.users
+        )
+        .pipe(
+            add_text_features,
+            messages=tables.messages,
+            jobs=tables.jobs,
+            proposals=tables.proposals,
+        )
         .pipe(add_graph_features, links=links, labels=tables.labels)
         .pipe(add_payment_features, payments=tables.payments)
         .pipe(add_report_features, reports=tables.reports)
@@ -63,9 +74,15 @@ def build_features(spine: pl.LazyFrame, tables: Tables) -> pl.LazyFrame:
 
 def data_window(tables: Tables) -> tuple[datetime, datetime]:
     """(first, last) event time across the activity tables."""
-    bounds = tables.events().select(pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi")).collect()
+    bounds = (
+        tables.events()
+        .select(pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi"))
+        .collect()
+    )
     if bounds["lo"][0] is None:
-        raise ValueError("no events in the data: run `scamguard simulate` and `scamguard ingest` first")
+        raise ValueError(
+            "no events in the data: run `scamguard simulate` and `scamguard ingest` first"
+        )
     return bounds["lo"][0], bounds["hi"][0]
 
 
@@ -83,11 +100,21 @@ def snapshot_times(tables: Tables) -> list[datetime]:
 
 def active_spine(tables: Tables, as_of_times: list[datetime]) -> pl.LazyFrame:
     """(user_id, as_of) for users who acted or signed up in the 7 days before each ``as_of``."""
-    acts = pl.concat([tables.events().select("user_id", "ts"), tables.users.select("user_id", pl.col("signup_ts").alias("ts"))])
+    acts = pl.concat(
+        [
+            tables.events().select("user_id", "ts"),
+            tables.users.select("user_id", pl.col("signup_ts").alias("ts")),
+        ]
+    )
     times = pl.LazyFrame({"as_of": as_of_times}, schema={"as_of": pl.Datetime("us", "UTC")})
-    return (acts.join(times, how="cross")
-            .filter((pl.col("ts") < pl.col("as_of")) & (pl.col("ts") >= pl.col("as_of") - ACTIVE_WINDOW))
-            .select("user_id", "as_of").unique())
+    return (
+        acts.join(times, how="cross")
+        .filter(
+            (pl.col("ts") < pl.col("as_of")) & (pl.col("ts") >= pl.col("as_of") - ACTIVE_WINDOW)
+        )
+        .select("user_id", "as_of")
+        .unique()
+    )
 
 
 def attach_target(spine: pl.LazyFrame, labels: pl.LazyFrame) -> pl.LazyFrame:
@@ -102,23 +129,41 @@ def attach_target(spine: pl.LazyFrame, labels: pl.LazyFrame) -> pl.LazyFrame:
         spine.join(lab, on="user_id", how="left")
         .filter((~(is_scam & (pl.col("decided_ts") < pl.col("as_of")))).fill_null(True))
         .with_columns(
-            (is_scam & (pl.col("first_bad_ts") < pl.col("as_of"))).fill_null(False).cast(pl.Int8).alias("target"))
-        .with_columns(pl.when(pl.col("target") == 1).then(pl.col("label")).otherwise(pl.lit("benign")).alias("typology"))
+            (is_scam & (pl.col("first_bad_ts") < pl.col("as_of")))
+            .fill_null(False)
+            .cast(pl.Int8)
+            .alias("target")
+        )
+        .with_columns(
+            pl.when(pl.col("target") == 1)
+            .then(pl.col("label"))
+            .otherwise(pl.lit("benign"))
+            .alias("typology")
+        )
         .drop("label", "decided_ts", "first_bad_ts")
         .rename({"target": "label"})
     )
 
 
-def assign_split(df: pl.DataFrame, *, test_snapshots: int = 2, valid_snapshots: int = 1) -> pl.DataFrame:
+def assign_split(
+    df: pl.DataFrame, *, test_snapshots: int = 2, valid_snapshots: int = 1
+) -> pl.DataFrame:
     """Time-based split: the latest snapshots are test, the ones before are valid, the rest train."""
     times = df["as_of"].unique().sort().to_list()
     if len(times) < test_snapshots + valid_snapshots + 1:
-        raise ValueError(f"need at least {test_snapshots + valid_snapshots + 1} weekly snapshots for a time split, got {len(times)}: simulate more weeks")
+        raise ValueError(
+            f"need at least {test_snapshots + valid_snapshots + 1} weekly snapshots for a time split, got {len(times)}: simulate more weeks"
+        )
     test_from = times[-test_snapshots]
     valid_from = times[-(test_snapshots + valid_snapshots)]
     return df.with_columns(
-        pl.when(pl.col("as_of") >= test_from).then(pl.lit("test"))
-        .when(pl.col("as_of") >= valid_from).then(pl.lit("valid")).otherwise(pl.lit("train")).alias("split"))
+        pl.when(pl.col("as_of") >= test_from)
+        .then(pl.lit("test"))
+        .when(pl.col("as_of") >= valid_from)
+        .then(pl.lit("valid"))
+        .otherwise(pl.lit("train"))
+        .alias("split")
+    )
 
 
 def build_training_table(tables: Tables, as_of_times: list[datetime] | None = None) -> pl.DataFrame:

@@ -56,9 +56,15 @@ FEATURE_DESCRIPTIONS: dict[str, str] = {
 }
 _WINDOW_WORDS = {"1h": "1h", "24h": "24h", "7d": "7d", "30d": "30d"}
 _KIND_WORDS = {
-    "messages": "messages sent", "jobs": "jobs posted", "proposals": "proposals sent", "payments": "charges paid",
-    "logins": "logins", "failed_logins": "failed logins", "recipients": "distinct message recipients",
-    "new_devices": "new devices", "new_countries": "new login countries",
+    "messages": "messages sent",
+    "jobs": "jobs posted",
+    "proposals": "proposals sent",
+    "payments": "charges paid",
+    "logins": "logins",
+    "failed_logins": "failed logins",
+    "recipients": "distinct message recipients",
+    "new_devices": "new devices",
+    "new_countries": "new login countries",
 }
 for _kind, _words in _KIND_WORDS.items():
     for _window in _WINDOW_WORDS:

@@ -73,10 +73,26 @@ def batch_score(settings: Settings, day: date | None = None, *, scorer=None) -> 
     _replace_parquet(out, path)
     _replace_parquet(features, feature_snapshot_path(settings, day))
     decisions = dict(out["decision"].value_counts().iter_rows())
-    append_audit(settings, {"kind": "batch", "run": uuid.uuid4().hex, "date": day.isoformat(), "rows": out.height,
-                      "decisions": decisions, "model_version": scorer.model_version, "path": str(path)})
-    return BatchResult(date=day, as_of=as_of, rows=out.height, decisions=decisions,
-                       model_version=scorer.model_version, path=path)
+    append_audit(
+        settings,
+        {
+            "kind": "batch",
+            "run": uuid.uuid4().hex,
+            "date": day.isoformat(),
+            "rows": out.height,
+            "decisions": decisions,
+            "model_version": scorer.model_version,
+            "path": str(path),
+        },
+    )
+    return BatchResult(
+        date=day,
+        as_of=as_of,
+        rows=out.height,
+        decisions=decisions,
+        model_version=scorer.model_version,
+        path=path,
+    )
 
 
 def read_scores(settings: Settings, day: date | None = None) -> pl.DataFrame:
@@ -84,6 +100,8 @@ def read_scores(settings: Settings, day: date | None = None) -> pl.DataFrame:
     if day is None:
         days = sorted(settings.scores_dir.glob("date=*/scores.parquet"))
         if not days:
-            raise FileNotFoundError(f"no scores under {settings.scores_dir}: run `scamguard batch-score` first")
+            raise FileNotFoundError(
+                f"no scores under {settings.scores_dir}: run `scamguard batch-score` first"
+            )
         return pl.read_parquet(days[-1])
     return pl.read_parquet(score_partition(settings, day))

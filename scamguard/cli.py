@@ -20,17 +20,28 @@ from rich.table import Table
 
 from scamguard.settings import get_settings
 
-app = typer.Typer(help="scamguard: scam detection for a work marketplace.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="scamguard: scam detection for a work marketplace.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 console = Console()
 err = Console(stderr=True)
 
-DEMO_USERS = 20_000
+DEMO_USERS = 40_000
 DEMO_WEEKS = 8
 
 
 def _progress() -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                    TimeElapsedColumn(), console=console, transient=False)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
 
 
 def _kv_table(title: str, rows: list[tuple[str, object]]) -> Table:
@@ -47,7 +58,9 @@ def simulate(
     users: Annotated[int, typer.Option(help="Number of users to simulate.")] = DEMO_USERS,
     weeks: Annotated[int, typer.Option(help="Weeks of marketplace activity.")] = DEMO_WEEKS,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 0,
-    start: Annotated[str | None, typer.Option(help="First day (YYYY-MM-DD, UTC); default 2026-07-06.")] = None,
+    start: Annotated[
+        str | None, typer.Option(help="First day (YYYY-MM-DD, UTC); default 2026-07-06.")
+    ] = None,
 ) -> dict:
     """Simulate the marketplace and write every raw table as date-partitioned Parquet."""
     from pipelines.raw import write_world
@@ -60,10 +73,14 @@ def simulate(
     stages = ["population", "benign activity", "scams", "tables"]
     with _progress() as progress:
         task = progress.add_task("simulating", total=len(stages) + 1)
-        world = run_simulation(config, progress=lambda name: progress.update(task, advance=1, description=name))
+        world = run_simulation(
+            config, progress=lambda name: progress.update(task, advance=1, description=name)
+        )
         counts = write_world(world, settings.raw_dir, truth_dir=settings.data_dir / "simulator")
         progress.update(task, advance=1, description="written")
-    table = Table(title=f"Simulated {users:,} users over {weeks} weeks (seed {seed}) -> {settings.raw_dir}")
+    table = Table(
+        title=f"Simulated {users:,} users over {weeks} weeks (seed {seed}) -> {settings.raw_dir}"
+    )
     table.add_column("table")
     table.add_column("rows", justify="right")
     for name, n in counts.items():
@@ -79,7 +96,9 @@ def ingest() -> object:
 
     settings = get_settings()
     with _progress() as progress:
-        report = run_ingest(settings.raw_dir, settings.clean_dir, settings.quarantine_dir, progress=progress)
+        report = run_ingest(
+            settings.raw_dir, settings.clean_dir, settings.quarantine_dir, progress=progress
+        )
     table = Table(title="Ingest: rows in = accepted + quarantined")
     for column in report.COLUMNS:
         table.add_column(column)
@@ -87,13 +106,21 @@ def ingest() -> object:
         table.add_row(*[str(v) for v in row])
     console.print(table)
     if report.quarantined:
-        console.print(f"[yellow]{report.quarantined:,} rows quarantined under {settings.quarantine_dir}[/]")
+        console.print(
+            f"[yellow]{report.quarantined:,} rows quarantined under {settings.quarantine_dir}[/]"
+        )
     return report
 
 
 @app.command()
 def features(
-    as_of: Annotated[list[str] | None, typer.Option("--as-of", help="Snapshot instants (ISO, UTC), repeatable; default: weekly to the end of the data.")] = None,
+    as_of: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--as-of",
+            help="Snapshot instants (ISO, UTC), repeatable; default: weekly to the end of the data.",
+        ),
+    ] = None,
 ) -> Path:
     """Build the point-in-time-correct training table from the clean tables."""
     import polars as pl
@@ -102,7 +129,16 @@ def features(
     from pipelines.batch import load_clean_tables
 
     settings = get_settings()
-    times = [datetime.fromisoformat(t).replace(tzinfo=UTC) if datetime.fromisoformat(t).tzinfo is None else datetime.fromisoformat(t) for t in as_of] if as_of else None
+    times = (
+        [
+            datetime.fromisoformat(t).replace(tzinfo=UTC)
+            if datetime.fromisoformat(t).tzinfo is None
+            else datetime.fromisoformat(t)
+            for t in as_of
+        ]
+        if as_of
+        else None
+    )
     with console.status("building features"):
         started = time.perf_counter()
         table = build_training_table(load_clean_tables(settings), times)
@@ -111,11 +147,20 @@ def features(
     path = settings.features_dir / "training.parquet"
     table.write_parquet(path)
     summary = table.group_by("split").agg(rows=pl.len(), scams=pl.col("label").sum()).sort("split")
-    console.print(_kv_table(f"Training table -> {path} ({elapsed:.1f}s)", [
-        ("rows", f"{table.height:,}"), ("features", table.width - 5),
-        *[(f"{r['split']} rows / scams", f"{r['rows']:,} / {r['scams']:,}") for r in summary.iter_rows(named=True)],
-        ("as_of", f"{table['as_of'].min()} .. {table['as_of'].max()}"),
-    ]))
+    console.print(
+        _kv_table(
+            f"Training table -> {path} ({elapsed:.1f}s)",
+            [
+                ("rows", f"{table.height:,}"),
+                ("features", table.width - 5),
+                *[
+                    (f"{r['split']} rows / scams", f"{r['rows']:,} / {r['scams']:,}")
+                    for r in summary.iter_rows(named=True)
+                ],
+                ("as_of", f"{table['as_of'].min()} .. {table['as_of'].max()}"),
+            ],
+        )
+    )
     return path
 
 
@@ -123,6 +168,7 @@ def features(
 def train(seed: Annotated[int, typer.Option(help="Training seed.")] = 0) -> object:
     """Train the LightGBM risk model, log it to MLflow and register it as `champion`."""
     import polars as pl
+
     from models.train import train_risk_model
 
     settings = get_settings()
@@ -138,7 +184,12 @@ def train(seed: Annotated[int, typer.Option(help="Training seed.")] = 0) -> obje
 
 @app.command("batch-score")
 def batch_score(
-    date_: Annotated[str | None, typer.Option("--date", help="Date to score (YYYY-MM-DD); default: the latest date in the data.")] = None,
+    date_: Annotated[
+        str | None,
+        typer.Option(
+            "--date", help="Date to score (YYYY-MM-DD); default: the latest date in the data."
+        ),
+    ] = None,
 ) -> object:
     """Score every user active up to DATE with the `champion` model; re-running replaces that date."""
     from pipelines.batch import batch_score as run_batch
@@ -146,10 +197,18 @@ def batch_score(
     settings = get_settings()
     with console.status("scoring"):
         result = run_batch(settings, date.fromisoformat(date_) if date_ else None)
-    console.print(_kv_table(f"Batch scores for {result.date}", [
-        ("users scored", f"{result.rows:,}"), ("as of", result.as_of), ("model version", result.model_version),
-        *[(f"decision: {k}", f"{v:,}") for k, v in sorted(result.decisions.items())], ("written to", result.path),
-    ]))
+    console.print(
+        _kv_table(
+            f"Batch scores for {result.date}",
+            [
+                ("users scored", f"{result.rows:,}"),
+                ("as of", result.as_of),
+                ("model version", result.model_version),
+                *[(f"decision: {k}", f"{v:,}") for k, v in sorted(result.decisions.items())],
+                ("written to", result.path),
+            ],
+        )
+    )
     return result
 
 
@@ -160,6 +219,7 @@ def serve(
 ) -> None:
     """Start the real-time scoring endpoint (FastAPI on uvicorn)."""
     import uvicorn
+
     from serving.app import create_app
 
     uvicorn.run(create_app(get_settings()), host=host, port=port, log_level="info")
@@ -177,7 +237,7 @@ def investigate(
     try:
         report = investigate_user(settings, user_id)
     except UnknownUserError as exc:
-        err.print(f"error: {exc}")
+        err.print(f"error: {exc}", soft_wrap=True)
         raise typer.Exit(1) from None
     if as_json:
         sys.stdout.write(json.dumps(report, default=str, indent=2) + "\n")
@@ -201,18 +261,47 @@ def demo(
     batch = batch_score(date_=None)
     elapsed = time.perf_counter() - started
     m = result.metrics
-    console.print(_kv_table("scamguard demo: summary", [
-        ("wall time", f"{elapsed:.0f} s"),
-        ("rows in / accepted / quarantined", f"{report.rows_in:,} / {report.accepted:,} / {report.quarantined:,}"),
-        ("test PR-AUC", f"{m['test_pr_auc']:.3f}"), ("test ROC-AUC", f"{m['test_roc_auc']:.3f}"),
-        ("test recall at 1% FPR", f"{m['test_recall_at_1pct_fpr']:.3f}"),
-        ("test expected cost / case", f"{m['test_expected_cost']:.3f}"),
-        ("registered model", f"{settings.risk_model_name} v{result.model_version} (alias champion)"),
-        ("scores", f"{batch.path} ({batch.rows:,} users)"),
-        ("start the endpoint", "scamguard serve   (X-API-Key: $SCAMGUARD_API_KEY, default dev-key)"),
-        ("open the MLflow UI", f"mlflow ui --backend-store-uri {settings.tracking_uri}"),
-    ]))
+    console.print(
+        _kv_table(
+            "scamguard demo: summary",
+            [
+                ("wall time", f"{elapsed:.0f} s"),
+                (
+                    "rows in / accepted / quarantined",
+                    f"{report.rows_in:,} / {report.accepted:,} / {report.quarantined:,}",
+                ),
+                ("test PR-AUC", f"{m['test_pr_auc']:.3f}"),
+                ("test ROC-AUC", f"{m['test_roc_auc']:.3f}"),
+                ("test recall at 1% FPR", f"{m['test_recall_at_1pct_fpr']:.3f}"),
+                ("test expected cost / case", f"{m['test_expected_cost']:.3f}"),
+                (
+                    "registered model",
+                    f"{settings.risk_model_name} v{result.model_version} (alias champion)",
+                ),
+                ("scores", f"{batch.path} ({batch.rows:,} users)"),
+                (
+                    "start the endpoint",
+                    "scamguard serve   (X-API-Key: $SCAMGUARD_API_KEY, default dev-key)",
+                ),
+                ("open the MLflow UI", f"mlflow ui --backend-store-uri {settings.tracking_uri}"),
+            ],
+        )
+    )
 
+
+# Stage modules that add their own commands: each has ``register(app: typer.Typer) -> None`` and
+# imports its heavy dependencies inside the command functions, so mounting them costs nothing.
+_STAGE_MODULES: tuple[str, ...] = ()
+
+
+def _mount_stage_commands() -> None:
+    import importlib
+
+    for module in _STAGE_MODULES:
+        importlib.import_module(module).register(app)
+
+
+_mount_stage_commands()
 
 if __name__ == "__main__":
     app()

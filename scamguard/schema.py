@@ -16,10 +16,35 @@ TS = pl.Datetime("us", "UTC")
 ROLES = ("client", "freelancer")
 KYC_STATUSES = ("none", "pending", "verified", "failed")
 PAYMENT_KINDS = ("charge", "payout", "refund", "chargeback")
-REPORT_REASONS = ("off_platform", "advance_fee", "fake_job", "harassment", "spam", "payment_issue", "other")
-SCAM_TYPOLOGIES = ("fake_client", "fraud_ring", "account_takeover", "payment_fraud", "fake_freelancer")
+REPORT_REASONS = (
+    "off_platform",
+    "advance_fee",
+    "fake_job",
+    "harassment",
+    "spam",
+    "payment_issue",
+    "other",
+)
+SCAM_TYPOLOGIES = (
+    "fake_client",
+    "fraud_ring",
+    "account_takeover",
+    "payment_fraud",
+    "fake_freelancer",
+)
 LABELS = ("benign", *SCAM_TYPOLOGIES)
-JOB_CATEGORIES = ("web_dev", "design", "writing", "data_entry", "marketing", "mobile_dev", "video", "translation", "admin_support", "accounting")
+JOB_CATEGORIES = (
+    "web_dev",
+    "design",
+    "writing",
+    "data_entry",
+    "marketing",
+    "mobile_dev",
+    "video",
+    "translation",
+    "admin_support",
+    "accounting",
+)
 
 
 @dataclass(frozen=True)
@@ -182,4 +207,13 @@ TABLES: dict[str, TableSpec] = {
 }
 
 # Order that respects foreign keys (referenced tables first).
-LOAD_ORDER: tuple[str, ...] = ("users", "jobs", "logins", "proposals", "messages", "payments", "reports", "labels")
+LOAD_ORDER: tuple[str, ...] = (
+    "users",
+    "jobs",
+    "logins",
+    "proposals",
+    "messages",
+    "payments",
+    "reports",
+    "labels",
+)

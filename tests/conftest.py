@@ -14,10 +14,17 @@ import pytest
 
 from scamguard.settings import Settings
 
-SMS_CSV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sms_spam" / "messages.csv"
+SMS_CSV = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sms_spam" / "messages.csv"
+)
 TEST_USERS = 3_000
 TEST_WEEKS = 6
-FAST_PARAMS = {"n_estimators": 120, "learning_rate": 0.08, "num_leaves": 15, "min_child_samples": 20}
+FAST_PARAMS = {
+    "n_estimators": 120,
+    "learning_rate": 0.08,
+    "num_leaves": 15,
+    "min_child_samples": 20,
+}
 
 
 def make_settings(data_dir: Path) -> Settings:

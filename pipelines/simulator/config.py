@@ -12,19 +12,21 @@ DEFAULT_SMS_CSV = Path("../shared/data/sms_spam/messages.csv")
 
 @dataclass(frozen=True)
 class SimulationConfig:
-    n_users: int = 20_000
+    n_users: int = 40_000
     weeks: int = 8
     seed: int = 0
     start: datetime = DEFAULT_START
     scam_rate: float = 0.02  # share of users who are scammers or taken-over accounts
     # share of scam users per typology (account_takeover victims are drawn from benign users)
-    typology_mix: dict[str, float] = field(default_factory=lambda: {
-        "fake_client": 0.30,
-        "fraud_ring": 0.25,
-        "account_takeover": 0.18,
-        "payment_fraud": 0.12,
-        "fake_freelancer": 0.15,
-    })
+    typology_mix: dict[str, float] = field(
+        default_factory=lambda: {
+            "fake_client": 0.30,
+            "fraud_ring": 0.25,
+            "account_takeover": 0.18,
+            "payment_fraud": 0.12,
+            "fake_freelancer": 0.15,
+        }
+    )
     label_horizon_days: int = 21  # labels decided later than end + horizon are not known yet
     wrong_scam_label_rate: float = 0.03  # scammers wrongly cleared as benign
     wrong_benign_label_rate: float = 0.02  # investigated benign users wrongly labelled scam

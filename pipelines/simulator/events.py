@@ -44,10 +44,16 @@ def uid(col: str) -> pl.Expr:
 
 
 def to_timestamp(col: str) -> pl.Expr:
-    return pl.from_epoch(pl.col(col), time_unit="s").dt.replace_time_zone("UTC").cast(TABLES["users"].columns["signup_ts"])
+    return (
+        pl.from_epoch(pl.col(col), time_unit="s")
+        .dt.replace_time_zone("UTC")
+        .cast(TABLES["users"].columns["signup_ts"])
+    )
 
 
-def finalize(df: pl.DataFrame, table: str, *, end_s: int, prefix: str, time_col: str = "ts") -> pl.DataFrame:
+def finalize(
+    df: pl.DataFrame, table: str, *, end_s: int, prefix: str, time_col: str = "ts"
+) -> pl.DataFrame:
     """Drop events at/after the end, sort by time, assign ids and cast to the contract schema."""
     spec = TABLES[table]
     if df.height == 0:
@@ -55,7 +61,9 @@ def finalize(df: pl.DataFrame, table: str, *, end_s: int, prefix: str, time_col:
     df = df.filter(pl.col(time_col) < end_s).sort(time_col, maintain_order=True)
     if spec.primary_key and spec.primary_key not in df.columns:
         df = df.with_row_index("_i").with_columns(
-            pl.format(prefix + "{}", pl.col("_i").cast(pl.String).str.zfill(8)).alias(spec.primary_key)
+            pl.format(prefix + "{}", pl.col("_i").cast(pl.String).str.zfill(8)).alias(
+                spec.primary_key
+            )
         )
     df = df.with_columns(to_timestamp(time_col).alias(time_col))
     return df.select([pl.col(c).cast(t) for c, t in spec.columns.items()])

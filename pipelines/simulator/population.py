@@ -18,12 +18,105 @@ from .config import SimulationConfig
 DAY = 86_400
 HOUR = 3_600
 
-COUNTRIES = np.array(["US", "GB", "IN", "PH", "PK", "NG", "UA", "CA", "DE", "BR", "BD", "KE", "EG", "RO", "VN", "AU", "FR", "ES", "RU", "GH"])
-BENIGN_COUNTRY_P = np.array([.26, .07, .14, .08, .06, .04, .04, .04, .04, .04, .04, .03, .03, .02, .02, .02, .02, .02, .02, .03])
-SCAM_COUNTRY_P = np.array([.16, .05, .10, .08, .08, .09, .05, .03, .03, .05, .05, .05, .04, .03, .03, .02, .02, .02, .04, .08])
-FREE_DOMAINS = np.array(["gmail.com", "outlook.com", "yahoo.com", "icloud.com", "proton.me", "hotmail.com"])
-DISPOSABLE_DOMAINS = np.array(["mailinator.com", "tempmail.dev", "10minutemail.net", "guerrillamail.com"])
-COMPANY_DOMAINS = np.array([f"{c}.com" for c in ["brightline", "nordicpixel", "acmeretail", "blueharbor", "greenleaf", "summithealth", "keystone", "orbitlog", "maple-co", "vertexstudio", "lumen", "quanta", "harbor-it", "peakdigital"]])
+COUNTRIES = np.array(
+    [
+        "US",
+        "GB",
+        "IN",
+        "PH",
+        "PK",
+        "NG",
+        "UA",
+        "CA",
+        "DE",
+        "BR",
+        "BD",
+        "KE",
+        "EG",
+        "RO",
+        "VN",
+        "AU",
+        "FR",
+        "ES",
+        "RU",
+        "GH",
+    ]
+)
+BENIGN_COUNTRY_P = np.array(
+    [
+        0.26,
+        0.07,
+        0.14,
+        0.08,
+        0.06,
+        0.04,
+        0.04,
+        0.04,
+        0.04,
+        0.04,
+        0.04,
+        0.03,
+        0.03,
+        0.02,
+        0.02,
+        0.02,
+        0.02,
+        0.02,
+        0.02,
+        0.03,
+    ]
+)
+SCAM_COUNTRY_P = np.array(
+    [
+        0.16,
+        0.05,
+        0.10,
+        0.08,
+        0.08,
+        0.09,
+        0.05,
+        0.03,
+        0.03,
+        0.05,
+        0.05,
+        0.05,
+        0.04,
+        0.03,
+        0.03,
+        0.02,
+        0.02,
+        0.02,
+        0.04,
+        0.08,
+    ]
+)
+FREE_DOMAINS = np.array(
+    ["gmail.com", "outlook.com", "yahoo.com", "icloud.com", "proton.me", "hotmail.com"]
+)
+DISPOSABLE_DOMAINS = np.array(
+    ["mailinator.com", "tempmail.dev", "10minutemail.net", "guerrillamail.com"]
+)
+COMPANY_DOMAINS = np.array(
+    [
+        f"{c}.com"
+        for c in [
+            "brightline",
+            "nordicpixel",
+            "acmeretail",
+            "blueharbor",
+            "greenleaf",
+            "summithealth",
+            "keystone",
+            "orbitlog",
+            "maple-co",
+            "vertexstudio",
+            "lumen",
+            "quanta",
+            "harbor-it",
+            "peakdigital",
+        ]
+    ]
+)
 
 TYPOLOGY_CODE = {name: i + 1 for i, name in enumerate(SCAM_TYPOLOGIES)}  # 0 = benign
 
@@ -70,7 +163,9 @@ def _scam_counts(cfg: SimulationConfig, n: int) -> dict[str, int]:
     return {t: max(1, round(total * mix.get(t, 0) / weight)) for t in SCAM_TYPOLOGIES}
 
 
-def build_population(cfg: SimulationConfig, rng: np.random.Generator, ids: IdAllocator) -> Population:
+def build_population(
+    cfg: SimulationConfig, rng: np.random.Generator, ids: IdAllocator
+) -> Population:
     n = cfg.n_users
     t0 = int(cfg.start.timestamp())
     t_end = int(cfg.end.timestamp())
@@ -80,7 +175,7 @@ def build_population(cfg: SimulationConfig, rng: np.random.Generator, ids: IdAll
     order = rng.permutation(n)
     cursor = 0
     for name in ("fake_client", "fraud_ring", "payment_fraud", "fake_freelancer"):
-        typology[order[cursor:cursor + counts[name]]] = TYPOLOGY_CODE[name]
+        typology[order[cursor : cursor + counts[name]]] = TYPOLOGY_CODE[name]
         cursor += counts[name]
     is_scam = typology > 0
     skill = np.where(is_scam, rng.beta(2.0, 2.0, n), 0.0)
@@ -95,7 +190,9 @@ def build_population(cfg: SimulationConfig, rng: np.random.Generator, ids: IdAll
 
     # sign-up times: most benign users predate the window
     old = rng.random(n) < 0.72
-    signup = np.where(old, t0 - rng.integers(7 * DAY, 730 * DAY, n), rng.integers(t0, t_end - DAY, n))
+    signup = np.where(
+        old, t0 - rng.integers(7 * DAY, 730 * DAY, n), rng.integers(t0, t_end - DAY, n)
+    )
     bad = np.full(n, -1, dtype=np.int64)
 
     fc = typology == TYPOLOGY_CODE["fake_client"]
@@ -121,7 +218,7 @@ def build_population(cfg: SimulationConfig, rng: np.random.Generator, ids: IdAll
     i = 0
     while i < len(members):
         size = int(min(len(members) - i, 3 + rng.poisson(4)))
-        group = members[i:i + size]
+        group = members[i : i + size]
         ring_start = rng.integers(t0, t_end - 6 * DAY)
         ring[group] = ring_id
         signup[group] = ring_start + rng.exponential(3 * HOUR, size).astype(np.int64)
@@ -132,7 +229,9 @@ def build_population(cfg: SimulationConfig, rng: np.random.Generator, ids: IdAll
 
     # account takeover: victims are older benign accounts; bad_s is the takeover time
     candidates = np.flatnonzero((typology == 0) & (signup < t0 - 30 * DAY))
-    victims = rng.choice(candidates, size=min(len(candidates), counts["account_takeover"]), replace=False)
+    victims = rng.choice(
+        candidates, size=min(len(candidates), counts["account_takeover"]), replace=False
+    )
     typology[victims] = TYPOLOGY_CODE["account_takeover"]
     skill[victims] = rng.beta(2.0, 2.0, len(victims))
     bad[victims] = rng.integers(t0 + 3 * DAY, t_end - DAY, len(victims))
@@ -140,8 +239,11 @@ def build_population(cfg: SimulationConfig, rng: np.random.Generator, ids: IdAll
     own_account = is_scam & (typology != TYPOLOGY_CODE["account_takeover"])  # scammer-made accounts
     bad = np.where(is_scam, np.minimum(bad, t_end - DAY), -1)
 
-    country = np.where(own_account, rng.choice(COUNTRIES, n, p=SCAM_COUNTRY_P / SCAM_COUNTRY_P.sum()),
-                       rng.choice(COUNTRIES, n, p=BENIGN_COUNTRY_P / BENIGN_COUNTRY_P.sum()))
+    country = np.where(
+        own_account,
+        rng.choice(COUNTRIES, n, p=SCAM_COUNTRY_P / SCAM_COUNTRY_P.sum()),
+        rng.choice(COUNTRIES, n, p=BENIGN_COUNTRY_P / BENIGN_COUNTRY_P.sum()),
+    )
     phone_mismatch = rng.random(n) < np.where(own_account, 0.25 - 0.2 * skill, 0.05)
     phone_country = np.where(phone_mismatch, rng.choice(COUNTRIES, n), country)
 
@@ -149,8 +251,13 @@ def build_population(cfg: SimulationConfig, rng: np.random.Generator, ids: IdAll
     disposable_p = np.where(own_account, 0.20 * (1 - skill), 0.015)
     company_p = np.where(own_account, 0.05, 0.18)
     email_domain = np.where(
-        email_kind < disposable_p, rng.choice(DISPOSABLE_DOMAINS, n),
-        np.where(email_kind < disposable_p + company_p, rng.choice(COMPANY_DOMAINS, n), rng.choice(FREE_DOMAINS, n)),
+        email_kind < disposable_p,
+        rng.choice(DISPOSABLE_DOMAINS, n),
+        np.where(
+            email_kind < disposable_p + company_p,
+            rng.choice(COMPANY_DOMAINS, n),
+            rng.choice(FREE_DOMAINS, n),
+        ),
     )
 
     kyc = _kyc(rng, n, own_account, skill, signup < t0)
@@ -176,17 +283,38 @@ def build_population(cfg: SimulationConfig, rng: np.random.Generator, ids: IdAll
     activity = np.where(rng.random(n) < 0.75, rng.lognormal(0.0, 0.7, n), 0.0)
     activity[victims] = np.maximum(activity[victims], 0.5)
 
-    return Population(role=role, typology=typology, skill=skill, signup_s=signup, bad_s=bad,
-                      country=country, phone_country=phone_country, email_domain=email_domain,
-                      kyc=kyc, device=device, device2=device2, home_ip=home_ip,
-                      instrument=instrument, activity=activity, ring=ring)
+    return Population(
+        role=role,
+        typology=typology,
+        skill=skill,
+        signup_s=signup,
+        bad_s=bad,
+        country=country,
+        phone_country=phone_country,
+        email_domain=email_domain,
+        kyc=kyc,
+        device=device,
+        device2=device2,
+        home_ip=home_ip,
+        instrument=instrument,
+        activity=activity,
+        ring=ring,
+    )
 
 
-def _kyc(rng: np.random.Generator, n: int, scam: np.ndarray, skill: np.ndarray, old: np.ndarray) -> np.ndarray:
+def _kyc(
+    rng: np.random.Generator, n: int, scam: np.ndarray, skill: np.ndarray, old: np.ndarray
+) -> np.ndarray:
     u = rng.random(n)
     verified_p = np.where(scam, 0.05 + 0.45 * skill, np.where(old, 0.65, 0.25))
     failed_p = np.where(scam, 0.10 * (1 - skill), 0.02)
     pending_p = np.where(scam, 0.25, np.where(old, 0.10, 0.30))
-    return np.where(u < verified_p, "verified",
-                    np.where(u < verified_p + failed_p, "failed",
-                             np.where(u < verified_p + failed_p + pending_p, "pending", "none")))
+    return np.where(
+        u < verified_p,
+        "verified",
+        np.where(
+            u < verified_p + failed_p,
+            "failed",
+            np.where(u < verified_p + failed_p + pending_p, "pending", "none"),
+        ),
+    )

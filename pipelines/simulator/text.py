@@ -14,21 +14,83 @@ from pathlib import Path
 
 import numpy as np
 
-SKILLS = ["Python", "React", "WordPress", "Excel", "Figma", "SEO", "copywriting", "Shopify", "SQL",
-          "video editing", "bookkeeping", "translation", "Flutter", "Django", "data entry", "Photoshop"]
-PRODUCTS = ["online store", "mobile app", "landing page", "blog", "dashboard", "newsletter",
-            "product catalog", "podcast", "brand identity", "CRM migration", "YouTube channel"]
-NAMES = ["Anna", "Ravi", "Maria", "John", "Chen", "Fatima", "Luis", "Olga", "Kwame", "Sara",
-         "Tom", "Aisha", "Mateo", "Priya", "Jonas", "Amara", "Kenji", "Elena", "Omar", "Grace"]
-COMPANIES = ["Brightline", "Nordic Pixel", "Acme Retail", "BlueHarbor", "Greenleaf Labs",
-             "Summit Health", "Keystone Media", "Orbit Logistics", "Maple & Co", "Vertex Studio"]
+SKILLS = [
+    "Python",
+    "React",
+    "WordPress",
+    "Excel",
+    "Figma",
+    "SEO",
+    "copywriting",
+    "Shopify",
+    "SQL",
+    "video editing",
+    "bookkeeping",
+    "translation",
+    "Flutter",
+    "Django",
+    "data entry",
+    "Photoshop",
+]
+PRODUCTS = [
+    "online store",
+    "mobile app",
+    "landing page",
+    "blog",
+    "dashboard",
+    "newsletter",
+    "product catalog",
+    "podcast",
+    "brand identity",
+    "CRM migration",
+    "YouTube channel",
+]
+NAMES = [
+    "Anna",
+    "Ravi",
+    "Maria",
+    "John",
+    "Chen",
+    "Fatima",
+    "Luis",
+    "Olga",
+    "Kwame",
+    "Sara",
+    "Tom",
+    "Aisha",
+    "Mateo",
+    "Priya",
+    "Jonas",
+    "Amara",
+    "Kenji",
+    "Elena",
+    "Omar",
+    "Grace",
+]
+COMPANIES = [
+    "Brightline",
+    "Nordic Pixel",
+    "Acme Retail",
+    "BlueHarbor",
+    "Greenleaf Labs",
+    "Summit Health",
+    "Keystone Media",
+    "Orbit Logistics",
+    "Maple & Co",
+    "Vertex Studio",
+]
 
 # ---------------------------------------------------------------- benign marketplace text
 _JOB_TITLES = [
-    "Need a {skill} expert for our {product}", "Build a {product} with {skill}",
-    "{skill} help for a small {product}", "Looking for an experienced {skill} freelancer",
-    "Fix bugs in our {product}", "Redesign of the {product}", "Ongoing {skill} work, long term",
-    "Quick {skill} task for {company}", "{skill} specialist wanted for {product} launch",
+    "Need a {skill} expert for our {product}",
+    "Build a {product} with {skill}",
+    "{skill} help for a small {product}",
+    "Looking for an experienced {skill} freelancer",
+    "Fix bugs in our {product}",
+    "Redesign of the {product}",
+    "Ongoing {skill} work, long term",
+    "Quick {skill} task for {company}",
+    "{skill} specialist wanted for {product} launch",
 ]
 _JOB_DESCRIPTIONS = [
     "We are {company}, a small team. We need help with our {product}. Please share similar work you have done with {skill}. Budget is fixed, milestones through the platform.",
@@ -151,17 +213,30 @@ _PROFILE_SCAM_CLIENT = [
     "{company} - hiring assistants and product testers.",
 ]
 
-_HANDLES = ["+1 (555) 0134-227", "+44 7700 900{n}", "@hr_{name}_jobs", "wa.me/1555{n}", "t.me/{name}_hiring",
-            "{name}.recruit@gmail.com", "+234 803 555 {n}"]
-_LINKS = ["http://bit.ly/{code}", "https://secure-pay-{code}.com/login", "http://verify-{code}.net",
-          "https://tinyurl.com/{code}"]
+_HANDLES = [
+    "+1 (555) 0134-227",
+    "+44 7700 900{n}",
+    "@hr_{name}_jobs",
+    "wa.me/1555{n}",
+    "t.me/{name}_hiring",
+    "{name}.recruit@gmail.com",
+    "+234 803 555 {n}",
+]
+_LINKS = [
+    "http://bit.ly/{code}",
+    "https://secure-pay-{code}.com/login",
+    "http://verify-{code}.net",
+    "https://tinyurl.com/{code}",
+]
 _COINS = ["USDT", "BTC", "ETH", "crypto"]
 
 
 class TextBanks:
     """Rendered text banks; ``draw(bank, idx)`` maps integer draws to strings."""
 
-    def __init__(self, rng: np.random.Generator, *, variants: int = 400, sms_csv: Path | None = None):
+    def __init__(
+        self, rng: np.random.Generator, *, variants: int = 400, sms_csv: Path | None = None
+    ):
         self._rng = rng
         self.variants = variants
         sms_ham, sms_spam = _read_sms(sms_csv)
@@ -176,8 +251,12 @@ class TextBanks:
             "scam_job_title": r(_SCAM_JOB_TITLES),
             "scam_job_description": r(_SCAM_JOB_DESCRIPTIONS),
             "scam_subtle": r(_SCAM_MESSAGES["subtle"]),
-            "scam_obvious": r(_SCAM_MESSAGES["off_platform"] + _SCAM_MESSAGES["advance_fee"]
-                              + _SCAM_MESSAGES["cheque"] + _SCAM_MESSAGES["phishing"]),
+            "scam_obvious": r(
+                _SCAM_MESSAGES["off_platform"]
+                + _SCAM_MESSAGES["advance_fee"]
+                + _SCAM_MESSAGES["cheque"]
+                + _SCAM_MESSAGES["phishing"]
+            ),
             "task_scam": r(_TASK_SCAM_MESSAGES),
             "fake_freelancer_cover": r(_FAKE_FREELANCER_COVERS),
             "ato_message": r(_ATO_MESSAGES) + (sms_spam[:200] if sms_spam else []),

@@ -95,8 +95,53 @@ def test_scammers_write_scam_words_more_often_but_not_always(small_world):
 
 def test_messages_about_a_job_come_after_it_is_posted(small_world):
     t = small_world.tables
-    joined = t["messages"].drop_nulls("job_id").join(t["jobs"].select("job_id", pl.col("ts").alias("job_ts")), on="job_id", how="left")
+    joined = (
+        t["messages"]
+        .drop_nulls("job_id")
+        .join(t["jobs"].select("job_id", pl.col("ts").alias("job_ts")), on="job_id", how="left")
+    )
     assert joined["job_ts"].null_count() == 0
     assert (joined["ts"] >= joined["job_ts"]).all()
-    proposals = t["proposals"].join(t["jobs"].select("job_id", pl.col("ts").alias("job_ts")), on="job_id")
+    proposals = t["proposals"].join(
+        t["jobs"].select("job_id", pl.col("ts").alias("job_ts")), on="job_id"
+    )
     assert (proposals["ts"] >= proposals["job_ts"]).all()
+
+
+def test_nobody_acts_or_is_contacted_before_signing_up(small_world):
+    t = small_world.tables
+    signup = t["users"].select("user_id", "signup_ts")
+    refs = [
+        ("logins", "user_id"),
+        ("jobs", "client_id"),
+        ("proposals", "freelancer_id"),
+        ("messages", "sender_id"),
+        ("messages", "recipient_id"),
+        ("payments", "payer_id"),
+        ("payments", "payee_id"),
+        ("reports", "reporter_id"),
+        ("reports", "reported_id"),
+    ]
+    for table, column in refs:
+        joined = t[table].join(signup, left_on=column, right_on="user_id")
+        early = joined.filter(pl.col("ts") < pl.col("signup_ts"))
+        assert early.height == 0, f"{table}.{column}: {early.height} events before sign-up"
+
+
+def test_scammer_made_accounts_are_bad_from_signup_and_takeovers_from_the_takeover(small_world):
+    labels = (
+        small_world.tables["labels"]
+        .join(small_world.truth, on="user_id")
+        .join(small_world.tables["users"].select("user_id", "signup_ts"), on="user_id")
+    )
+    own = labels.filter(
+        pl.col("label").is_in(["fake_client", "fraud_ring", "payment_fraud", "fake_freelancer"])
+        & (pl.col("typology") != "benign")
+    )
+    assert (own["first_bad_ts"] == own["signup_ts"]).all()
+    ato = labels.filter(
+        (pl.col("label") == "account_takeover") & (pl.col("typology") == "account_takeover")
+    )
+    assert (ato["first_bad_ts"] == ato["bad_ts"]).all() and (
+        ato["first_bad_ts"] > ato["signup_ts"]
+    ).all()

@@ -1,0 +1,187 @@
+"""The risk model as an MLflow pyfunc: booster + calibrator + thresholds + reason codes.
+
+``RiskModel.predict`` takes a pandas DataFrame holding (at least) the feature columns and returns
+one row per input row:
+
+========== ======================================================================
+risk       calibrated scam probability (float)
+decision   "allow" / "review" / "block" from the cost-based thresholds
+reason_1   feature with the largest positive TreeSHAP contribution (None if none)
+reason_2   second largest positive contribution (None if fewer than 2 positive)
+reason_3   third (None if fewer than 3 positive)
+reasons    the same as phrases, e.g. "messages with links in 30d = 4" (list[str])
+========== ======================================================================
+
+Contributions are LightGBM ``pred_contrib`` values in log-odds (margin) space; a feature with a
+positive contribution pushed this row's risk up. A null feature value reads as "missing".
+
+The logged signature declares every input column ``double`` (MLflow's advice for integer columns
+that may be null). MLflow's schema enforcement refuses int64 -> float64, so a caller of the generic
+pyfunc (``mlflow.pyfunc.load_model``, ``spark_udf``) casts the feature columns to float first;
+``models.registry.RiskScorer.score`` does that itself.
+
+This module imports MLflow (the class must subclass ``PythonModel``); import it lazily.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+
+from .calibration import MarginCalibrator
+from .decisions import Thresholds, decide
+
+OUTPUT_COLUMNS: tuple[str, ...] = (
+    "risk",
+    "decision",
+    "reason_1",
+    "reason_2",
+    "reason_3",
+    "reasons",
+)
+N_REASONS = 3
+SMALL_BATCH = 256  # rows; below this, predict on one thread
+
+
+def format_value(value: float) -> str:
+    """A feature value as an analyst reads it: ``4``, ``0.67``, ``1,250``, ``missing``."""
+    if value is None or np.isnan(value):
+        return "missing"
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def feature_matrix(frame: pd.DataFrame, feature_names: list[str]) -> np.ndarray:
+    """The feature columns of ``frame`` as float64 [N, F] in model order (null -> NaN).
+
+    Raises ValueError naming every missing feature column. Extra columns are ignored.
+    """
+    missing = [c for c in feature_names if c not in frame.columns]
+    if missing:
+        raise ValueError(f"input is missing {len(missing)} feature column(s): {', '.join(missing)}")
+    return frame[feature_names].to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+class RiskModel(mlflow.pyfunc.PythonModel):
+    """Calibrated LightGBM risk model with decisions and reason codes.
+
+    Holds the booster as its model string (rebuilt on unpickling), the fitted calibrator, the
+    decision thresholds, the ordered feature names and their descriptions (for reason phrases).
+    """
+
+    def __init__(
+        self,
+        booster_model: str,
+        calibrator: MarginCalibrator,
+        thresholds: Thresholds,
+        feature_names: list[str],
+        feature_descriptions: dict[str, str],
+    ) -> None:
+        self.booster_model = booster_model
+        self.calibrator = calibrator
+        self.thresholds = thresholds
+        self.feature_names = list(feature_names)
+        self.feature_descriptions = dict(feature_descriptions)
+        self._booster = self._load_booster(booster_model)
+
+    @staticmethod
+    def _load_booster(model_str: str):  # type: ignore[no-untyped-def]
+        import lightgbm as lgb
+
+        return lgb.Booster(model_str=model_str)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_booster", None)  # the model string is the portable form
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._booster = self._load_booster(self.booster_model)
+
+    @staticmethod
+    def _threads(n_rows: int) -> int:
+        # OpenMP start-up costs more than it saves on a few rows (and much more on a busy host,
+        # as in an endpoint scoring one event); 0 means LightGBM's default (all cores).
+        return 1 if n_rows < SMALL_BATCH else 0
+
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        """TreeSHAP contributions [N, F + 1] in margin space; the last column is the bias."""
+        return np.asarray(
+            self._booster.predict(x, pred_contrib=True, num_threads=self._threads(x.shape[0])),
+            dtype=np.float64,
+        )
+
+    def risk(self, frame: pd.DataFrame) -> np.ndarray:
+        """Calibrated probabilities [N] only: no TreeSHAP, so far cheaper than :meth:`predict_frame`."""
+        return self.risk_from_matrix(feature_matrix(frame, self.feature_names))
+
+    def risk_from_matrix(self, x: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities [N] for a float64 matrix [N, F] in ``feature_names`` order."""
+        if x.shape[0] == 0:
+            return np.empty(0, dtype=np.float64)
+        margin = self._booster.predict(x, raw_score=True, num_threads=self._threads(x.shape[0]))
+        return self.calibrator.predict(margin)
+
+    def explain_matrix(self, x: np.ndarray) -> dict[str, Any]:
+        """The output columns for a float64 matrix [N, F] in ``feature_names`` order.
+
+        Returns ``risk`` and ``decision`` as arrays [N], ``reason_1..3`` as lists of str | None and
+        ``reasons`` as a list of lists of phrases.
+        """
+        n = x.shape[0]
+        if n == 0:
+            return {
+                "risk": np.empty(0),
+                "decision": np.empty(0, dtype=object),
+                **{f"reason_{k + 1}": [] for k in range(N_REASONS)},
+                "reasons": [],
+            }
+        contrib = self.contributions(x)  # [N, F + 1]
+        risk = self.calibrator.predict(contrib.sum(axis=1))  # margin = sum of contributions
+        feature_contrib = contrib[:, :-1]  # [N, F]
+        top = np.argsort(-feature_contrib, axis=1, kind="stable")[:, :N_REASONS]  # [N, 3]
+        top_value = np.take_along_axis(feature_contrib, top, axis=1)  # [N, 3]
+        reason_cols: list[list[str | None]] = [[None] * n for _ in range(N_REASONS)]
+        phrases: list[list[str]] = [[] for _ in range(n)]
+        for row, k in zip(*np.nonzero(top_value > 0), strict=True):  # row-major: k ascends per row
+            j = top[row, k]
+            name = self.feature_names[j]
+            reason_cols[k][row] = name
+            words = self.feature_descriptions.get(name, name.replace("_", " "))
+            phrases[row].append(f"{words} = {format_value(x[row, j])}")
+        return {
+            "risk": risk,
+            "decision": decide(risk, self.thresholds),
+            **{f"reason_{k + 1}": reason_cols[k] for k in range(N_REASONS)},
+            "reasons": phrases,
+        }
+
+    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Risk, decision and reasons for each row of ``frame`` (see module docstring)."""
+        cols = self.explain_matrix(feature_matrix(frame, self.feature_names))
+        return pd.DataFrame(
+            {
+                "risk": pd.Series(cols["risk"], dtype=np.float64),
+                "decision": pd.Series(cols["decision"], dtype=object),
+                **{
+                    f"reason_{k + 1}": pd.Series(cols[f"reason_{k + 1}"], dtype=object)
+                    for k in range(N_REASONS)
+                },
+                "reasons": pd.Series(cols["reasons"], dtype=object),
+            }
+        ).set_axis(frame.index)
+
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        """pyfunc entry point: ``model_input`` holds the feature columns; ``context`` is unused."""
+        if not isinstance(model_input, pd.DataFrame):
+            model_input = pd.DataFrame(model_input)
+        return self.predict_frame(model_input)

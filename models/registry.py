@@ -1,0 +1,126 @@
+"""Load the registered risk model by alias into an in-memory scorer (batch scoring, the endpoint).
+
+The alias is resolved to a version once, that exact version is loaded, and nothing is fetched
+again: a :class:`RiskScorer` keeps working if the tracking server goes away after loading.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import polars as pl
+
+from scamguard.settings import Settings
+
+from .decisions import Thresholds
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .pyfunc import RiskModel
+
+
+def _score_schema() -> dict[str, pl.DataType]:
+    return {
+        "risk": pl.Float64(),
+        "decision": pl.String(),
+        "reason_1": pl.String(),
+        "reason_2": pl.String(),
+        "reason_3": pl.String(),
+        "reasons": pl.List(pl.String()),
+    }
+
+
+@dataclass(frozen=True)
+class RiskScorer:
+    """A loaded risk model, held in memory: ``score`` does no I/O and never reloads."""
+
+    model_version: str  # registry version, e.g. "3"
+    model_uri: str  # models:/<name>/<version>
+    alias: str | None
+    run_id: str | None
+    model: RiskModel = field(repr=False)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.model.feature_names)
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return self.model.thresholds
+
+    def _check_columns(self, df: pl.DataFrame | pd.DataFrame) -> None:
+        columns = set(df.columns)
+        missing = [c for c in self.model.feature_names if c not in columns]
+        if missing:
+            raise ValueError(
+                f"input is missing {len(missing)} feature column(s): {', '.join(missing)}"
+            )
+
+    def _matrix(self, df: pl.DataFrame | pd.DataFrame) -> np.ndarray:
+        """Feature columns as float64 [N, F] in model order (null -> NaN)."""
+        from .pyfunc import feature_matrix
+
+        self._check_columns(df)
+        names = self.model.feature_names
+        if isinstance(df, pl.DataFrame):
+            return (
+                df.select(pl.col(names).cast(pl.Float64)).to_numpy().astype(np.float64, copy=False)
+            )
+        return feature_matrix(df, names)
+
+    def risk(self, df: pl.DataFrame | pd.DataFrame) -> np.ndarray:
+        """Calibrated risks [N] only (no decisions or reasons; several times cheaper than ``score``)."""
+        return self.model.risk_from_matrix(self._matrix(df))
+
+    def score(self, df: pl.DataFrame | pd.DataFrame) -> pl.DataFrame:
+        """Risk, decision and reasons for each row of ``df``, in row order.
+
+        ``df`` holds the feature columns (extra columns such as ``user_id`` are ignored; null
+        values mean "no data"). Returns columns ``risk``, ``decision``, ``reason_1..3`` (String,
+        null when fewer positive contributions) and ``reasons`` (List[String]). Raises ValueError
+        naming any missing feature columns.
+        """
+        cols = self.model.explain_matrix(self._matrix(df))
+        return pl.DataFrame(
+            {
+                **cols,
+                "risk": np.asarray(cols["risk"], dtype=np.float64),
+                "decision": cols["decision"].tolist(),
+            },
+            schema=_score_schema(),
+        )
+
+
+def load_scorer(settings: Settings, alias: str = "champion") -> RiskScorer:
+    """The model that ``alias`` of ``settings.risk_model_name`` points at, loaded into memory.
+
+    Resolves ``models:/<name>@<alias>`` to its version first and loads that exact version, so
+    ``model_version`` always matches the model served even if the alias moves meanwhile.
+    """
+    import mlflow.pyfunc
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    name = settings.risk_model_name
+    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+    try:
+        version = client.get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        raise LookupError(
+            f"no model {name!r} with alias {alias!r} in {settings.tracking_uri}: "
+            "run `scamguard train` first"
+        ) from exc
+    uri = f"models:/{name}/{version.version}"
+    mlflow.set_registry_uri(settings.tracking_uri)
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    return RiskScorer(
+        model_version=str(version.version),
+        model_uri=uri,
+        alias=alias,
+        run_id=version.run_id,
+        model=model,
+    )

@@ -1,0 +1,103 @@
+"""Prometheus metrics of the scoring endpoint, one registry per app (several apps can share a process).
+
+Exposed at ``GET /metrics`` in the Prometheus text format:
+
+- ``scamguard_http_requests_total{method, route, status}``: every request, by route *template*
+  (``/v1/score``, not the raw path; ``unmatched`` for unknown paths, so scanners cannot blow up
+  the label cardinality);
+- ``scamguard_http_request_duration_seconds{route}``: request latency;
+- ``scamguard_score_latency_seconds{event_type}``: time to build features and score one event;
+- ``scamguard_decisions_total{event_type, decision}``: decisions by type;
+- ``scamguard_model_info{model_name, model_version, features_as_of}``: 1 for the served model;
+- ``scamguard_ready``: 1 when the model and features are loaded.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class ServingMetrics:
+    """The endpoint's metric families in their own ``CollectorRegistry``."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "scamguard_http_requests_total",
+            "HTTP requests by route template and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.request_latency = Histogram(
+            "scamguard_http_request_duration_seconds",
+            "HTTP request latency.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.score_latency = Histogram(
+            "scamguard_score_latency_seconds",
+            "Time to build online features and score one event.",
+            ["event_type"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.decisions = Counter(
+            "scamguard_decisions_total",
+            "Risk decisions by event type and decision.",
+            ["event_type", "decision"],
+            registry=self.registry,
+        )
+        self.model_info = Gauge(
+            "scamguard_model_info",
+            "The served model (value 1).",
+            ["model_name", "model_version", "features_as_of"],
+            registry=self.registry,
+        )
+        self.ready = Gauge(
+            "scamguard_ready",
+            "1 when the model and the online features are loaded.",
+            registry=self.registry,
+        )
+
+
+def _route_label(scope: Scope, status: int) -> str:
+    """The route template; the raw path only for a success without a route object (e.g. the
+    OpenAPI schema, a bounded set); ``unmatched`` otherwise."""
+    path = getattr(scope.get("route"), "path", None)
+    if path:
+        return path
+    return scope["path"] if status < 400 else "unmatched"
+
+
+class MetricsMiddleware:
+    """Pure ASGI middleware counting every HTTP request by method, route template and status."""
+
+    def __init__(self, app: ASGIApp, metrics: ServingMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500  # if the app raises before a response starts
+        started = time.perf_counter()
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = _route_label(scope, status)
+            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
+            self.metrics.request_latency.labels(route).observe(time.perf_counter() - started)

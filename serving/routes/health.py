@@ -1,0 +1,37 @@
+"""Liveness and readiness probes (no API key: orchestrators call them)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from serving.deps import StateDep
+from serving.schemas import Health, Readiness
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=Health)
+def healthz() -> Health:
+    """The process is alive (says nothing about the model)."""
+    return Health()
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Not ready"}},
+)
+def readyz(state: StateDep) -> Readiness | JSONResponse:
+    """200 when the champion model and the online features are loaded, else 503 with the reason."""
+    online = state.online
+    body = Readiness(
+        ready=state.ready,
+        model_version=state.scorer.model_version if state.scorer is not None else None,
+        features_as_of=online.as_of if online is not None else None,
+        online_users=online.n_users if online is not None else 0,
+        reason=state.reason,
+    )
+    if not body.ready:
+        return JSONResponse(body.model_dump(mode="json"), status_code=503)
+    return body

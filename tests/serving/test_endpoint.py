@@ -1,0 +1,466 @@
+"""The scoring endpoint over real HTTP: auth, validation, scoring, metrics, audit, readiness.
+
+The server (``base_url``, tests/serving/conftest.py) runs uvicorn in a thread with the champion
+model and the latest feature snapshot of ``trained_env``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import httpx
+import polars as pl
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from pipelines.batch import load_clean_tables
+from serving.app import MAX_BODY_BYTES, create_app
+from serving.online import OnlineFeatures, latest_snapshot_path
+from serving.schemas import LoginEvent, MessageEvent, SignupEvent
+from tests.serving.conftest import API_KEY, mirror_settings
+from tests.utils.server import live_server
+
+FIELDS: dict[str, dict] = {
+    "signup": {
+        "role": "freelancer",
+        "country": "US",
+        "email_domain": "example.com",
+        "phone_country": "US",
+        "ip": "10.9.8.7",
+        "device_id": "dev-test",
+        "kyc_status": "none",
+        "profile_text": "Python developer.",
+    },
+    "login": {"ip": "10.9.8.7", "device_id": "dev-test", "country": "US", "success": True},
+    "job_post": {
+        "job_id": "j-test-1",
+        "title": "Build a landing page",
+        "description": "A small landing page.",
+        "budget_usd": 500.0,
+        "category": "web_dev",
+    },
+    "proposal": {
+        "job_id": "j-test-1",
+        "bid_usd": 300.0,
+        "cover_text": "Hi, I built a similar page last month.",
+    },
+    "message": {
+        "recipient_id": "u-recipient",
+        "text": "Thanks, I have sent the files through the platform.",
+    },
+    "payment": {
+        "payee_id": "u-recipient",
+        "amount_usd": 250.0,
+        "instrument_id": "card-test",
+        "kind": "charge",
+    },
+}
+SCAM_TEXT = (
+    "Hello dear, kindly add me on WhatsApp +1 555 0134 227 for the interview. Send the refundable "
+    "deposit of $150 via gift card today, it is urgent!"
+)
+BENIGN_TEXT = (
+    "Hello, thanks for applying. Could you share a sample of your work here on the platform?"
+)
+
+
+def new_user() -> str:
+    return f"u-new-{uuid.uuid4().hex[:10]}"
+
+
+def event(event_type: str, user_id: str, **overrides: object) -> dict:
+    return {"event_type": event_type, "user_id": user_id, **FIELDS[event_type], **overrides}
+
+
+@pytest.fixture(scope="module")
+def snapshot(serve_settings) -> pl.DataFrame:
+    return pl.read_parquet(latest_snapshot_path(serve_settings))
+
+
+@pytest.fixture(scope="module")
+def known_user(snapshot: pl.DataFrame) -> str:
+    return snapshot.sort("messages_30d", descending=True)["user_id"][0]
+
+
+def metric_samples(text: str) -> dict[tuple[str, tuple], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+# ---------------------------------------------------------------------------------- probes
+def test_healthz_and_readyz_answer_200(base_url: str) -> None:
+    assert httpx.get(f"{base_url}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{base_url}/readyz")
+    assert ready.status_code == 200
+    body = ready.json()
+    assert (
+        body["ready"] is True
+        and body["model_version"]
+        and body["online_users"] > 0
+        and body["reason"] is None
+    )
+
+
+# ---------------------------------------------------------------------------------- scoring
+@pytest.mark.parametrize("who", ["known", "new"])
+@pytest.mark.parametrize("event_type", list(FIELDS))
+def test_each_event_type_is_scored(
+    client: httpx.Client, known_user: str, snapshot: pl.DataFrame, event_type: str, who: str
+) -> None:
+    user_id = known_user if who == "known" else new_user()
+    response = client.post("/v1/score", json=event(event_type, user_id))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert 0.0 <= body["risk"] <= 1.0
+    assert body["decision"] in {"allow", "review", "block"}
+    assert isinstance(body["reasons"], list) and all(isinstance(r, str) for r in body["reasons"])
+    assert body["model_version"] == client.get("/readyz").json()["model_version"]
+    assert (body["event_type"], body["user_id"]) == (event_type, user_id)
+    assert datetime.fromisoformat(body["features_as_of"]) == snapshot["as_of"].max()
+
+
+def test_a_scam_message_from_a_new_user_scores_higher_than_its_benign_twin(
+    client: httpx.Client,
+) -> None:
+    risks = {}
+    for kind, text in (("scam", SCAM_TEXT), ("benign", BENIGN_TEXT)):
+        user_id = new_user()
+        assert client.post("/v1/score", json=event("signup", user_id)).status_code == 200
+        response = client.post("/v1/score", json=event("message", user_id, text=text))
+        risks[kind] = response.json()["risk"]
+    assert risks["scam"] > risks["benign"], risks
+
+
+def test_every_decision_is_appended_to_the_audit_log(client: httpx.Client, serve_settings) -> None:
+    log = serve_settings.audit_log
+    before = log.read_text().splitlines() if log.exists() else []
+    user_id = new_user()
+    body = client.post("/v1/score", json=event("message", user_id, event_id="evt-audit-1")).json()
+    lines = log.read_text().splitlines()
+    assert len(lines) == len(before) + 1
+    record = json.loads(lines[-1])
+    assert (
+        record["event_id"] == "evt-audit-1"
+        and record["event_type"] == "message"
+        and record["user_id"] == user_id
+    )
+    assert (record["risk"], record["decision"], record["reasons"], record["model_version"]) == (
+        body["risk"],
+        body["decision"],
+        body["reasons"],
+        body["model_version"],
+    )
+
+
+# ---------------------------------------------------------------------------------- auth
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"X-API-Key": "wrong-key"}, {"X-API-Key": ""}],
+    ids=["missing", "wrong", "empty"],
+)
+def test_score_refuses_a_missing_or_wrong_api_key(base_url: str, headers: dict) -> None:
+    response = httpx.post(
+        f"{base_url}/v1/score", json=event("message", new_user()), headers=headers
+    )
+    assert response.status_code == 401
+    assert "API key" in response.json()["detail"]
+
+
+# ---------------------------------------------------------------------------------- validation
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (event("job_post", "u1", budget_usd=-5), "budget_usd"),
+        ({k: v for k, v in event("message", "u1").items() if k != "user_id"}, "user_id"),
+        (event("payment", "u1", amount_usd="lots"), "amount_usd"),
+        (event("payment", "u1", kind="bribe"), "kind"),
+        (event("signup", "u1", role="admin"), "role"),
+        (event("signup", "u1", country="United States"), "country"),
+        (event("message", "u1", text=""), "text"),
+        (event("message", "u1", text="x" * 20_000), "text"),
+        (event("login", "u1", ts="yesterday"), "ts"),
+        (event("login", "u1", surprise=1), "surprise"),
+        ({"event_type": "teleport", "user_id": "u1"}, "event_type"),
+        ({"user_id": "u1"}, "event_type"),
+    ],
+    ids=[
+        "negative-budget",
+        "missing-user",
+        "wrong-type",
+        "bad-kind",
+        "bad-role",
+        "bad-country",
+        "empty-text",
+        "long-text",
+        "bad-ts",
+        "unknown-field",
+        "unknown-event-type",
+        "no-event-type",
+    ],
+)
+def test_a_bad_body_is_a_422_naming_the_field(client: httpx.Client, body: dict, field: str) -> None:
+    response = client.post("/v1/score", json=body)
+    assert response.status_code == 422, response.text
+    assert field in response.text
+    assert any(
+        field in map(str, error["loc"]) or field in error["msg"]
+        for error in response.json()["detail"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        (b"this is not json", "application/json"),
+        (b'{"event_type": "message",', "application/json"),
+        (b"user_id=u1", "application/x-www-form-urlencoded"),
+        (b"hello", "text/plain"),
+        (b"", "application/json"),
+        (b"[1, 2, 3]", "application/json"),
+        (b"\xff\xfe\x00garbage", "application/json"),
+    ],
+)
+def test_a_body_that_is_not_a_json_event_is_a_4xx_never_a_500(
+    client: httpx.Client, content: bytes, content_type: str
+) -> None:
+    response = client.post("/v1/score", content=content, headers={"Content-Type": content_type})
+    assert 400 <= response.status_code < 500, response.text
+    assert response.status_code == 422
+
+
+def test_a_huge_body_is_refused_with_413(client: httpx.Client) -> None:
+    huge = json.dumps(event("message", "u1", text="x" * (2 * MAX_BODY_BYTES)))
+    assert (
+        client.post(
+            "/v1/score", content=huge, headers={"Content-Type": "application/json"}
+        ).status_code
+        == 413
+    )
+
+    def chunks():  # streamed without a Content-Length
+        for _ in range(2 * MAX_BODY_BYTES // 1024):
+            yield b" " * 1024
+
+    assert (
+        client.post(
+            "/v1/score", content=chunks(), headers={"Content-Type": "application/json"}
+        ).status_code
+        == 413
+    )
+
+
+# ---------------------------------------------------------------------------------- metrics
+def test_metrics_count_requests_decisions_and_latency(client: httpx.Client, base_url: str) -> None:
+    before = metric_samples(httpx.get(f"{base_url}/metrics").text)
+    for _ in range(3):
+        httpx.get(f"{base_url}/healthz")
+    client.post("/v1/score", json=event("message", new_user()))
+    httpx.post(f"{base_url}/v1/score", json=event("message", new_user()))  # no key: 401
+    response = httpx.get(f"{base_url}/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    for name in (
+        "scamguard_http_requests_total",
+        "scamguard_score_latency_seconds",
+        "scamguard_decisions_total",
+        "scamguard_model_info",
+        "scamguard_ready",
+    ):
+        assert name in response.text
+    after = metric_samples(response.text)
+
+    def delta(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert delta("scamguard_http_requests_total", method="GET", route="/healthz", status="200") == 3
+    assert (
+        delta("scamguard_http_requests_total", method="POST", route="/v1/score", status="200") == 1
+    )
+    assert (
+        delta("scamguard_http_requests_total", method="POST", route="/v1/score", status="401") == 1
+    )
+    assert delta("scamguard_score_latency_seconds_count", event_type="message") == 1
+    decided = sum(
+        delta("scamguard_decisions_total", event_type="message", decision=d)
+        for d in ("allow", "review", "block")
+    )
+    assert decided == 1
+    assert after[("scamguard_ready", ())] == 1.0
+
+
+# ---------------------------------------------------------------------------------- readiness
+def test_not_ready_without_a_model_answers_503_with_the_reason(tmp_settings) -> None:
+    with live_server(create_app(tmp_settings)) as url:
+        assert httpx.get(f"{url}/healthz").status_code == 200
+        ready = httpx.get(f"{url}/readyz")
+        assert ready.status_code == 503
+        reason = ready.json()["reason"]
+        assert "champion model not loaded" in reason and "online features not loaded" in reason
+        scored = httpx.post(
+            f"{url}/v1/score", json=event("message", "u1"), headers={"X-API-Key": API_KEY}
+        )
+        assert scored.status_code == 503 and "not ready" in scored.json()["detail"]
+
+
+def test_keeps_serving_when_the_tracking_db_goes_away(trained_env, tmp_path) -> None:
+    settings = mirror_settings(trained_env, tmp_path / "data", copy=("mlflow.db",))
+    with live_server(create_app(settings)) as url:
+        (settings.data_dir / "mlflow.db").unlink()
+        response = httpx.post(
+            f"{url}/v1/score", json=event("message", new_user()), headers={"X-API-Key": API_KEY}
+        )
+        assert response.status_code == 200, response.text
+        assert httpx.get(f"{url}/readyz").status_code == 200
+
+
+# ---------------------------------------------------------------------------------- online features
+@pytest.fixture(scope="module")
+def online(serve_settings) -> OnlineFeatures:
+    return OnlineFeatures.load(serve_settings)
+
+
+def message(
+    user_id: str, text: str = BENIGN_TEXT, recipient: str = "u-r1", ts: datetime | None = None
+) -> MessageEvent:
+    return MessageEvent(
+        event_type="message",
+        user_id=user_id,
+        recipient_id=recipient,
+        text=text,
+        **({"ts": ts} if ts else {}),
+    )
+
+
+def test_online_signup_gives_a_fresh_account_row(online: OnlineFeatures) -> None:
+    user_id = new_user()
+    f = online.features_for(
+        SignupEvent(
+            event_type="signup",
+            user_id=user_id,
+            role="client",
+            country="US",
+            email_domain="mailinator.com",
+            phone_country="NG",
+            ip="1.2.3.4",
+            device_id="d-1",
+            profile_text="Urgent: contact me on WhatsApp",
+        )
+    )
+    assert f["account_age_days"] == 0 and f["is_client"] == 1 and f["email_disposable"] == 1
+    assert f["phone_country_mismatch"] == 1 and f["kyc_none"] == 1 and f["profile_text_flags"] >= 2
+    assert f["messages_30d"] == 0 and f["devices_total"] == 1 and f["new_devices_7d"] == 1
+    assert f["job_budget_max"] is None
+
+
+def test_online_a_burst_of_messages_raises_the_counts_within_the_burst(
+    online: OnlineFeatures,
+) -> None:
+    user_id = new_user()
+    counts = [
+        online.features_for(message(user_id, SCAM_TEXT, recipient=f"u-r{i}")) for i in range(5)
+    ]
+    assert [c["messages_1h"] for c in counts] == [1, 2, 3, 4, 5]
+    assert [c["recipients_24h"] for c in counts] == [1, 2, 3, 4, 5]
+    assert counts[-1]["msg_contact_30d"] == 5 and counts[-1]["msg_multi_flag_30d"] == 5
+    assert counts[-1]["msg_flagged_share_30d"] == 1.0
+
+
+def test_online_a_known_user_starts_from_the_snapshot(
+    online: OnlineFeatures, known_user: str, snapshot: pl.DataFrame
+) -> None:
+    row = snapshot.filter(pl.col("user_id") == known_user).row(0, named=True)
+    f = online.features_for(message(known_user, ts=row["as_of"]))
+    assert f["messages_30d"] == row["messages_30d"] + 1
+    assert f["messages_1h"] == row["messages_1h"] + 1
+    assert f["account_age_days"] == pytest.approx(row["account_age_days"])
+    assert (
+        f["shared_device_users"] == row["shared_device_users"]
+    )  # graph features keep their snapshot value
+
+
+def test_online_a_known_but_inactive_user_starts_from_their_profile(
+    online: OnlineFeatures, serve_settings, snapshot: pl.DataFrame
+) -> None:
+    users = (
+        load_clean_tables(serve_settings)
+        .users.collect()
+        .join(snapshot.select("user_id"), on="user_id", how="anti")
+    )
+    user = users.row(0, named=True)
+    ts = datetime(2030, 1, 1, tzinfo=UTC)
+    f = online.features_for(message(user["user_id"], ts=ts))
+    assert f["account_age_days"] == pytest.approx((ts - user["signup_ts"]).total_seconds() / 86_400)
+    assert f["is_client"] == (user["role"] == "client") and f["kyc_verified"] == (
+        user["kyc_status"] == "verified"
+    )
+    assert (
+        f["messages_30d"] == 1 and f["devices_total"] == 0
+    )  # history unknown: no identifier novelty
+
+
+def test_online_new_devices_count_only_for_accounts_seen_from_signup(
+    online: OnlineFeatures, known_user: str, snapshot: pl.DataFrame
+) -> None:
+    user_id = new_user()
+    online.features_for(
+        SignupEvent(
+            event_type="signup",
+            user_id=user_id,
+            role="freelancer",
+            country="US",
+            email_domain="example.com",
+            phone_country="US",
+            ip="1.2.3.4",
+            device_id="d-1",
+        )
+    )
+    same = online.features_for(
+        LoginEvent(event_type="login", user_id=user_id, ip="1.2.3.4", device_id="d-1", country="US")
+    )
+    new = online.features_for(
+        LoginEvent(event_type="login", user_id=user_id, ip="5.6.7.8", device_id="d-2", country="RU")
+    )
+    assert (
+        same["new_devices_7d"],
+        new["new_devices_7d"],
+        new["new_countries_7d"],
+        new["logins_1h"],
+    ) == (1, 2, 2, 2)
+    row = snapshot.filter(pl.col("user_id") == known_user).row(0, named=True)
+    known = online.features_for(
+        LoginEvent(
+            event_type="login", user_id=known_user, ip="5.6.7.8", device_id="d-new", country="RU"
+        )
+    )
+    assert known["new_devices_7d"] == row["new_devices_7d"]
+
+
+def test_online_events_leave_the_window_after_it_ends(online: OnlineFeatures) -> None:
+    user_id = new_user()
+    t0 = datetime(2030, 1, 1, tzinfo=UTC)
+    online.features_for(message(user_id, ts=t0))
+    later = online.features_for(message(user_id, ts=t0.replace(hour=3)))
+    assert later["messages_1h"] == 1 and later["messages_24h"] == 2
+
+
+def test_online_counts_are_thread_safe(online: OnlineFeatures) -> None:
+    user_id, ts = (
+        new_user(),
+        datetime.now(UTC),
+    )  # one instant: every recorded event is inside the windows
+    with ThreadPoolExecutor(8) as pool:
+        results = list(
+            pool.map(
+                lambda i: online.features_for(message(user_id, recipient=f"u-r{i}", ts=ts)),
+                range(64),
+            )
+        )
+    assert sorted(r["messages_24h"] for r in results) == list(
+        range(1, 65)
+    )  # no lost or doubled update
