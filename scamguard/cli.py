@@ -6,12 +6,14 @@ does no work. Stage functions return results; only this module prints.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
 from datetime import UTC, date, datetime
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 from rich.console import Console
@@ -19,6 +21,11 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from scamguard.settings import get_settings
+
+if TYPE_CHECKING:
+    from models.train import TrainResult
+    from pipelines.batch import BatchResult
+    from pipelines.ingest import IngestReport
 
 app = typer.Typer(
     help="scamguard: scam detection for a work marketplace.",
@@ -44,7 +51,7 @@ def _progress() -> Progress:
     )
 
 
-def _kv_table(title: str, rows: list[tuple[str, object]]) -> Table:
+def _kv_table(title: str, rows: Sequence[tuple[str, object]]) -> Table:
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("", style="bold")
     table.add_column("")
@@ -68,8 +75,11 @@ def simulate(
     from pipelines.simulator import simulate as run_simulation
 
     settings = get_settings()
-    kwargs = {"start": datetime.fromisoformat(start).replace(tzinfo=UTC)} if start else {}
-    config = SimulationConfig(n_users=users, weeks=weeks, seed=seed, **kwargs)
+    config = SimulationConfig(n_users=users, weeks=weeks, seed=seed)
+    if start:
+        config = dataclasses.replace(
+            config, start=datetime.fromisoformat(start).replace(tzinfo=UTC)
+        )
     stages = ["population", "benign activity", "scams", "tables"]
     with _progress() as progress:
         task = progress.add_task("simulating", total=len(stages) + 1)
@@ -157,7 +167,7 @@ def features(
                     (f"{r['split']} rows / scams", f"{r['rows']:,} / {r['scams']:,}")
                     for r in summary.iter_rows(named=True)
                 ],
-                ("as_of", f"{table['as_of'].min()} .. {table['as_of'].max()}"),
+                ("as_of", f"{str(table['as_of'].min())} .. {str(table['as_of'].max())}"),
             ],
         )
     )
@@ -255,10 +265,10 @@ def demo(
     settings = get_settings()
     started = time.perf_counter()
     simulate(users=users, weeks=weeks, seed=seed, start=None)
-    report = ingest()
+    report = cast("IngestReport", ingest())
     features(as_of=None)
-    result = train(seed=0)
-    batch = batch_score(date_=None)
+    result = cast("TrainResult", train(seed=0))
+    batch = cast("BatchResult", batch_score(date_=None))
     elapsed = time.perf_counter() - started
     m = result.metrics
     console.print(

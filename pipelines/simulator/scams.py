@@ -213,7 +213,7 @@ def fraud_rings(
         ring_ips = ids.take("ip", 1 + int(rng.random() < 0.5))
         share_ip = rng.random(size) < 0.8 - 0.5 * skill
         pop.home_ip[members[share_ip]] = rng.choice(ring_ips, int(share_ip.sum()))
-        cards = ids.take("instrument", 1 + rng.integers(0, 3))
+        cards = ids.take("instrument", 1 + int(rng.integers(0, 3)))
         payout_accounts = ids.take("instrument", max(1, round(size * skill * 0.8)))
         clients = members[pop.role[members] == 0]
         freelancers = members[pop.role[members] == 1]

@@ -298,7 +298,8 @@ def _read_sms(path: Path | None) -> tuple[list[str], list[str]]:
     """Ham and spam texts of the SMS corpus, or empty lists when it is absent."""
     if path is None or not Path(path).exists():
         return [], []
-    ham, spam = [], []
+    ham: list[str] = []
+    spam: list[str] = []
     with open(path, newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             text = (row.get("text") or "").strip()
