@@ -10,8 +10,8 @@ import dataclasses
 import json
 import sys
 import time
-from datetime import UTC, date, datetime
 from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, cast
 
