@@ -152,7 +152,7 @@ def _contacts_before_takeover(messages: pl.DataFrame, pop: Population) -> dict[i
         messages.lazy()
         .filter(pl.col("sender_id").is_in(victims.tolist()))
         .group_by("sender_id")
-        .agg(pl.col("recipient_id").unique())
+        .agg(pl.col("recipient_id").unique().sort())
         .collect()
     )
     return {
@@ -284,6 +284,7 @@ def _labels_table(
         .group_by("reported_id")
         .agg(pl.col("ts").min().dt.epoch("s").alias("report_s"))
         .with_columns(pl.col("reported_id").str.slice(1).cast(pl.Int64).alias("user_idx"))
+        .sort("user_idx")  # group_by order is arbitrary; the draws below must not depend on it
         .collect()
     )
     reported = first_report.filter(
