@@ -1,0 +1,1 @@
+"""Text model: a PyTorch transformer classifier of short texts (messages, job posts, profiles)."""
