@@ -11,7 +11,8 @@ Pipeline (one call of :func:`train_risk_model`):
    with the alias ``champion``.
 
 The valid split is used three times (early stopping, calibration, thresholds); the test split only
-for reporting. :func:`fit_risk_model` does steps 1-4 without MLflow.
+for reporting. :func:`fit_risk_model` does steps 1-4 without MLflow; :func:`log_risk_model` does
+step 5 for any fitted booster (the XGBoost challenger, ``models/challenger.py``, uses it too).
 """
 
 from __future__ import annotations
@@ -34,9 +35,7 @@ from .decisions import CostMatrix, Thresholds, thresholds_from_costs
 from .metrics import evaluate
 
 if TYPE_CHECKING:
-    import lightgbm as lgb
-
-    from .pyfunc import RiskModel
+    from .pyfunc import TreeRiskModel
 
 EXPERIMENT_NAME = "scamguard-risk"
 CHAMPION_ALIAS = "champion"
@@ -76,14 +75,17 @@ class SplitData:
 
 @dataclass
 class FittedRiskModel:
-    """The output of :func:`fit_risk_model`: the pyfunc model plus what evaluation needs."""
+    """The output of :func:`fit_risk_model` (or ``models.challenger.fit_xgb_model``): the pyfunc
+    model plus what evaluation and logging need."""
 
-    model: RiskModel
-    booster: lgb.Booster
-    params: dict[str, Any]  # LightGBM params used (defaults overridden by the caller's)
+    model: TreeRiskModel
+    booster: Any  # lgb.Booster (LightGBM) or xgb.Booster (XGBoost)
+    params: dict[str, Any]  # booster params used (defaults overridden by the caller's)
     best_iteration: int
     splits: dict[str, SplitData]
     risk: dict[str, np.ndarray]  # split -> calibrated probabilities [N]
+    gain: np.ndarray | None = None  # total split gain per feature [F] (importance plot)
+    family: str = "lightgbm"  # "lightgbm" | "xgboost": MLflow param prefix, tags, requirements
 
 
 @dataclass(frozen=True)
@@ -99,14 +101,16 @@ class TrainResult:
     best_iteration: int
     rows: dict[str, int]  # split -> rows
     elapsed_s: float
-    model: RiskModel = field(repr=False)  # the in-memory model that was logged
+    model: TreeRiskModel = field(repr=False)  # the in-memory model that was logged
+    alias: str | None = CHAMPION_ALIAS  # the alias pointed at this version (None: not registered)
 
     def summary_rows(self) -> list[tuple[str, str]]:
         """(label, value) pairs for a summary table (the CLI renders them)."""
         m = self.metrics
+        registered = f"{self.model_uri} (@{self.alias})" if self.alias else self.model_uri
         rows = [
             ("run id", self.run_id),
-            ("registered model", f"{self.model_uri} (@{CHAMPION_ALIAS})"),
+            ("registered model", registered or "(logged, not registered)"),
             ("features", str(len(self.feature_names))),
             ("rows train / valid / test", " / ".join(f"{self.rows.get(s, 0):,}" for s in SPLITS)),
             ("trees (early-stopped)", str(self.best_iteration)),
@@ -139,7 +143,7 @@ class TrainResult:
         return rows
 
 
-def _check_table(table: pl.DataFrame) -> list[str]:
+def check_table(table: pl.DataFrame) -> list[str]:
     """The feature columns, after checking the training-table contract."""
     missing = [c for c in KEY_COLUMNS if c not in table.columns]
     if missing:
@@ -184,14 +188,18 @@ def fit_risk_model(
     cost_matrix: CostMatrix | None = None,
     seed: int = 0,
     calibration: str = "platt",
+    feature_descriptions: dict[str, str] | None = None,
 ) -> FittedRiskModel:
-    """Steps 1-4 of the module docstring, with no MLflow: booster, calibrator, thresholds."""
+    """Steps 1-4 of the module docstring, with no MLflow: booster, calibrator, thresholds.
+
+    ``feature_descriptions`` add to (or override) ``features.catalog``'s words for reason codes.
+    """
     import lightgbm as lgb
 
     from .pyfunc import RiskModel
 
     cost_matrix = cost_matrix or CostMatrix()
-    features = _check_table(table)
+    features = check_table(table)
     splits = split_arrays(table, features)
     train, valid = splits["train"], splits["valid"]
 
@@ -212,16 +220,16 @@ def fit_risk_model(
     booster = lgb.Booster(model_str=model_str)  # exactly the trees that are shipped
 
     margin_valid = booster.predict(valid.x, raw_score=True)
-    calibrator = MarginCalibrator(method=calibration).fit(margin_valid, valid.y)  # type: ignore[arg-type]
-    p_valid = calibrator.predict(margin_valid)
-    thresholds = thresholds_from_costs(p_valid, cost_matrix)
+    calibrator, p_valid, thresholds = calibrate_and_threshold(
+        margin_valid, valid.y, cost_matrix, calibration
+    )
 
     model = RiskModel(
         booster_model=model_str,
         calibrator=calibrator,
         thresholds=thresholds,
         feature_names=features,
-        feature_descriptions={f: describe_feature(f) for f in features},
+        feature_descriptions=describe_features(features, feature_descriptions),
     )
     risk = {
         s: (p_valid if s == "valid" else calibrator.predict(booster.predict(d.x, raw_score=True)))
@@ -235,7 +243,24 @@ def fit_risk_model(
         best_iteration=best,
         splits=splits,
         risk=risk,
+        gain=booster.feature_importance(importance_type="gain"),
+        family="lightgbm",
     )
+
+
+def describe_features(features: list[str], extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Reason-code words per feature: ``extra`` first, then ``features.catalog``."""
+    extra = extra or {}
+    return {f: extra.get(f) or describe_feature(f) for f in features}
+
+
+def calibrate_and_threshold(
+    margin_valid: np.ndarray, y_valid: np.ndarray, cost_matrix: CostMatrix, calibration: str
+) -> tuple[MarginCalibrator, np.ndarray, Thresholds]:
+    """Steps 3-4 for any booster: (calibrator, calibrated valid probabilities [N], thresholds)."""
+    calibrator = MarginCalibrator(method=calibration).fit(margin_valid, y_valid)  # type: ignore[arg-type]
+    p_valid = calibrator.predict(margin_valid)
+    return calibrator, p_valid, thresholds_from_costs(p_valid, cost_matrix)
 
 
 def evaluate_splits(fitted: FittedRiskModel, cost_matrix: CostMatrix) -> dict[str, float]:
@@ -259,7 +284,8 @@ def evaluate_splits(fitted: FittedRiskModel, cost_matrix: CostMatrix) -> dict[st
 def _run_params(
     fitted: FittedRiskModel, cost_matrix: CostMatrix, seed: int, calibration: str
 ) -> dict[str, Any]:
-    params: dict[str, Any] = {f"lgbm_{k}": v for k, v in fitted.params.items()}
+    prefix = {"lightgbm": "lgbm", "xgboost": "xgb"}.get(fitted.family, fitted.family)
+    params: dict[str, Any] = {f"{prefix}_{k}": v for k, v in fitted.params.items()}
     params |= cost_matrix.as_params()
     params |= {
         "seed": seed,
@@ -304,10 +330,11 @@ def _input_example(fitted: FittedRiskModel, n: int = 5):  # type: ignore[no-unty
     return pd.DataFrame(valid.x[rows], columns=fitted.model.feature_names)
 
 
-def _pip_requirements() -> list[str]:
+def _pip_requirements(family: str = "lightgbm") -> list[str]:
+    booster = {"lightgbm": "lightgbm", "xgboost": "xgboost-cpu"}[family]
     return [
         f"{p}=={package_version(p)}"
-        for p in ("mlflow", "lightgbm", "scikit-learn", "numpy", "pandas", "cloudpickle")
+        for p in ("mlflow", booster, "scikit-learn", "numpy", "pandas", "cloudpickle")
     ]
 
 
@@ -334,13 +361,69 @@ def train_risk_model(
     cost_matrix: CostMatrix | None = None,
     seed: int = 0,
     calibration: str = "platt",
-    alias: str = CHAMPION_ALIAS,
+    alias: str | None = CHAMPION_ALIAS,
+    register: bool = True,
+    feature_descriptions: dict[str, str] | None = None,
+    run_name: str | None = None,
+    tags: dict[str, str] | None = None,
+    extra_params: dict[str, Any] | None = None,
+    extra_dicts: dict[str, dict] | None = None,
 ) -> TrainResult:
     """Train, calibrate, evaluate and log one risk model; register it and point ``alias`` at it.
 
     ``table`` follows the training-table contract (``features/catalog.py``); ``params`` override
     :data:`DEFAULT_PARAMS` (LightGBM scikit-learn names). Sets the process's MLflow tracking and
-    registry URIs to ``settings.tracking_uri``.
+    registry URIs to ``settings.tracking_uri``. See :func:`log_risk_model` for the logging options.
+    """
+    started = time.perf_counter()
+    cost_matrix = cost_matrix or CostMatrix()
+    fitted = fit_risk_model(
+        table,
+        params=params,
+        cost_matrix=cost_matrix,
+        seed=seed,
+        calibration=calibration,
+        feature_descriptions=feature_descriptions,
+    )
+    return log_risk_model(
+        fitted,
+        settings=settings,
+        cost_matrix=cost_matrix,
+        seed=seed,
+        calibration=calibration,
+        alias=alias,
+        register=register,
+        run_name=run_name or f"lgbm-seed{seed}",
+        tags=tags,
+        extra_params=extra_params,
+        extra_dicts=extra_dicts,
+        started=started,
+    )
+
+
+def log_risk_model(
+    fitted: FittedRiskModel,
+    *,
+    settings: Settings,
+    cost_matrix: CostMatrix,
+    seed: int,
+    calibration: str,
+    alias: str | None = CHAMPION_ALIAS,
+    register: bool = True,
+    run_name: str | None = None,
+    tags: dict[str, str] | None = None,
+    extra_params: dict[str, Any] | None = None,
+    extra_dicts: dict[str, dict] | None = None,
+    started: float | None = None,
+) -> TrainResult:
+    """Evaluate a fitted risk model (LightGBM or XGBoost) and log it as one MLflow run.
+
+    The run holds params, ``valid_*`` / ``test_*`` metrics, ``features.json`` (names and
+    descriptions), ``data_window.json``, the four plots and the pyfunc model. With ``register``
+    the model becomes a new version of ``settings.risk_model_name`` (tagged with its test
+    metrics) and ``alias`` (if any) points at it; without, the run only logs the model and
+    ``model_version`` is "". ``extra_params`` / ``tags`` / ``extra_dicts`` (JSON artifacts by
+    file name) are added to the run.
     """
     import mlflow
     import mlflow.pyfunc
@@ -348,20 +431,18 @@ def train_risk_model(
 
     from .plots import save_all
 
-    started = time.perf_counter()
-    cost_matrix = cost_matrix or CostMatrix()
-    fitted = fit_risk_model(
-        table, params=params, cost_matrix=cost_matrix, seed=seed, calibration=calibration
-    )
+    started = time.perf_counter() if started is None else started
     metrics = evaluate_splits(fitted, cost_matrix)
     model = fitted.model
 
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.tracking_uri)
     experiment_id = ensure_experiment(settings)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"lgbm-seed{seed}") as run:
-        mlflow.set_tags({"model_family": "lightgbm", "role": "risk"})
-        mlflow.log_params(_run_params(fitted, cost_matrix, seed, calibration))
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+        mlflow.set_tags({"model_family": fitted.family, "role": "risk", **(tags or {})})
+        mlflow.log_params(
+            {**_run_params(fitted, cost_matrix, seed, calibration), **(extra_params or {})}
+        )
         mlflow.log_metrics(metrics)
         mlflow.log_dict(
             {"features": model.feature_names, "descriptions": model.feature_descriptions},
@@ -379,13 +460,15 @@ def train_risk_model(
             },
             "data_window.json",
         )
+        for name, content in (extra_dicts or {}).items():
+            mlflow.log_dict(content, name)
         with tempfile.TemporaryDirectory() as tmp:
             curves = {
                 s: (fitted.splits[s].y, fitted.risk[s])
                 for s in ("valid", "test")
                 if s in fitted.risk and 0 < fitted.splits[s].y.sum() < fitted.splits[s].rows
             }
-            gain = fitted.booster.feature_importance(importance_type="gain")
+            gain = fitted.gain if fitted.gain is not None else np.zeros(len(model.feature_names))
             save_all(curves, model.feature_names, gain, Path(tmp))
             mlflow.log_artifacts(tmp, artifact_path="plots")
         info = mlflow.pyfunc.log_model(
@@ -393,27 +476,32 @@ def train_risk_model(
             python_model=model,
             signature=_signature(model.feature_names),
             input_example=_input_example(fitted),
-            registered_model_name=settings.risk_model_name,
-            pip_requirements=_pip_requirements(),
+            registered_model_name=settings.risk_model_name if register else None,
+            pip_requirements=_pip_requirements(fitted.family),
             code_paths=[str(Path(__file__).resolve().parent)],  # the `models` package travels along
         )
-    version = str(info.registered_model_version)
-    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
-    for key in ("test_pr_auc", "test_roc_auc", "test_expected_cost"):
-        client.set_model_version_tag(
-            settings.risk_model_name, version, key, f"{metrics.get(key, float('nan')):.4f}"
+    version = str(info.registered_model_version) if register else ""
+    if register:
+        client = MlflowClient(
+            tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri
         )
-    client.set_model_version_tag(
-        settings.risk_model_name,
-        version,
-        "thresholds",
-        f"review={model.thresholds.review:.4f} block={model.thresholds.block:.4f}",
-    )
-    client.set_registered_model_alias(settings.risk_model_name, alias, version)
+        for key in ("test_pr_auc", "test_roc_auc", "test_expected_cost"):
+            client.set_model_version_tag(
+                settings.risk_model_name, version, key, f"{metrics.get(key, float('nan')):.4f}"
+            )
+        client.set_model_version_tag(
+            settings.risk_model_name,
+            version,
+            "thresholds",
+            f"review={model.thresholds.review:.4f} block={model.thresholds.block:.4f}",
+        )
+        client.set_model_version_tag(settings.risk_model_name, version, "family", fitted.family)
+        if alias:
+            client.set_registered_model_alias(settings.risk_model_name, alias, version)
     return TrainResult(
         run_id=run.info.run_id,
         model_version=version,
-        model_uri=f"models:/{settings.risk_model_name}/{version}",
+        model_uri=f"models:/{settings.risk_model_name}/{version}" if register else info.model_uri,
         metrics=metrics,
         thresholds=model.thresholds,
         feature_names=model.feature_names,
@@ -421,4 +509,5 @@ def train_risk_model(
         rows={s: d.rows for s, d in fitted.splits.items()},
         elapsed_s=time.perf_counter() - started,
         model=model,
+        alias=alias if register else None,
     )
