@@ -1,5 +1,8 @@
 """The risk model as an MLflow pyfunc: booster + calibrator + thresholds + reason codes.
 
+:class:`RiskModel` (LightGBM, the champion family) and :class:`XGBRiskModel` (XGBoost, the
+challenger) share everything but the booster through :class:`TreeRiskModel`.
+
 ``RiskModel.predict`` takes a pandas DataFrame holding (at least) the feature columns and returns
 one row per input row:
 
@@ -12,15 +15,17 @@ reason_3   third (None if fewer than 3 positive)
 reasons    the same as phrases, e.g. "messages with links in 30d = 4" (list[str])
 ========== ======================================================================
 
-Contributions are LightGBM ``pred_contrib`` values in log-odds (margin) space; a feature with a
-positive contribution pushed this row's risk up. A null feature value reads as "missing".
+Contributions are TreeSHAP values (LightGBM ``pred_contrib``, XGBoost ``pred_contribs``) in
+log-odds (margin) space; a feature with a positive contribution pushed this row's risk up. A null
+feature value reads as "missing".
 
 The logged signature declares every input column ``double`` (MLflow's advice for integer columns
 that may be null). MLflow's schema enforcement refuses int64 -> float64, so a caller of the generic
 pyfunc (``mlflow.pyfunc.load_model``, ``spark_udf``) casts the feature columns to float first;
 ``models.registry.RiskScorer.score`` does that itself.
 
-This module imports MLflow (the class must subclass ``PythonModel``); import it lazily.
+This module imports MLflow (the classes must subclass ``PythonModel``); import it lazily.
+LightGBM and XGBoost are imported only when a model of that family is built or unpickled.
 """
 
 from __future__ import annotations
@@ -68,55 +73,46 @@ def feature_matrix(frame: pd.DataFrame, feature_names: list[str]) -> np.ndarray:
     return frame[feature_names].to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-class RiskModel(mlflow.pyfunc.PythonModel):
-    """Calibrated LightGBM risk model with decisions and reason codes.
+class TreeRiskModel(mlflow.pyfunc.PythonModel):
+    """Calibrated gradient-boosted-tree risk model with decisions and reason codes.
 
-    Holds the booster as its model string (rebuilt on unpickling), the fitted calibrator, the
-    decision thresholds, the ordered feature names and their descriptions (for reason phrases).
+    Holds the fitted calibrator, the decision thresholds, the ordered feature names and their
+    descriptions (for reason phrases). A subclass holds the booster and provides
+    :meth:`margin` (raw log-odds [N]) and :meth:`contributions` (TreeSHAP [N, F + 1]);
+    everything else (risk, decisions, reasons, the pyfunc entry point) is shared.
     """
+
+    family = "tree"  # "lightgbm" / "xgboost" in subclasses
 
     def __init__(
         self,
-        booster_model: str,
         calibrator: MarginCalibrator,
         thresholds: Thresholds,
         feature_names: list[str],
         feature_descriptions: dict[str, str],
     ) -> None:
-        self.booster_model = booster_model
         self.calibrator = calibrator
         self.thresholds = thresholds
         self.feature_names = list(feature_names)
         self.feature_descriptions = dict(feature_descriptions)
-        self._booster = self._load_booster(booster_model)
-
-    @staticmethod
-    def _load_booster(model_str: str):  # type: ignore[no-untyped-def]
-        import lightgbm as lgb
-
-        return lgb.Booster(model_str=model_str)
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state.pop("_booster", None)  # the model string is the portable form
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._booster = self._load_booster(self.booster_model)
 
     @staticmethod
     def _threads(n_rows: int) -> int:
         # OpenMP start-up costs more than it saves on a few rows (and much more on a busy host,
-        # as in an endpoint scoring one event); 0 means LightGBM's default (all cores).
+        # as in an endpoint scoring one event); 0 means the library's default (all cores).
         return 1 if n_rows < SMALL_BATCH else 0
+
+    def margin(self, x: np.ndarray) -> np.ndarray:
+        """Raw scores [N] in log-odds (margin) space for a float64 matrix [N, F]."""
+        raise NotImplementedError
 
     def contributions(self, x: np.ndarray) -> np.ndarray:
         """TreeSHAP contributions [N, F + 1] in margin space; the last column is the bias."""
-        return np.asarray(
-            self._booster.predict(x, pred_contrib=True, num_threads=self._threads(x.shape[0])),
-            dtype=np.float64,
-        )
+        raise NotImplementedError
+
+    def _explained_margin(self, x: np.ndarray, contrib: np.ndarray) -> np.ndarray:
+        """The margin [N] behind explained risks: the sum of the contributions by default."""
+        return contrib.sum(axis=1)
 
     def risk(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities [N] only: no TreeSHAP, so far cheaper than :meth:`predict_frame`."""
@@ -126,8 +122,7 @@ class RiskModel(mlflow.pyfunc.PythonModel):
         """Calibrated probabilities [N] for a float64 matrix [N, F] in ``feature_names`` order."""
         if x.shape[0] == 0:
             return np.empty(0, dtype=np.float64)
-        margin = self._booster.predict(x, raw_score=True, num_threads=self._threads(x.shape[0]))
-        return self.calibrator.predict(margin)
+        return self.calibrator.predict(self.margin(x))
 
     def explain_matrix(self, x: np.ndarray) -> dict[str, Any]:
         """The output columns for a float64 matrix [N, F] in ``feature_names`` order.
@@ -144,7 +139,7 @@ class RiskModel(mlflow.pyfunc.PythonModel):
                 "reasons": [],
             }
         contrib = self.contributions(x)  # [N, F + 1]
-        risk = self.calibrator.predict(contrib.sum(axis=1))  # margin = sum of contributions
+        risk = self.calibrator.predict(self._explained_margin(x, contrib))
         feature_contrib = contrib[:, :-1]  # [N, F]
         top = np.argsort(-feature_contrib, axis=1, kind="stable")[:, :N_REASONS]  # [N, 3]
         top_value = np.take_along_axis(feature_contrib, top, axis=1)  # [N, 3]
@@ -185,3 +180,106 @@ class RiskModel(mlflow.pyfunc.PythonModel):
         if not isinstance(model_input, pd.DataFrame):
             model_input = pd.DataFrame(model_input)
         return self.predict_frame(model_input)
+
+
+class RiskModel(TreeRiskModel):
+    """The LightGBM risk model: the booster is kept as its model string (rebuilt on unpickling)."""
+
+    family = "lightgbm"
+
+    def __init__(
+        self,
+        booster_model: str,
+        calibrator: MarginCalibrator,
+        thresholds: Thresholds,
+        feature_names: list[str],
+        feature_descriptions: dict[str, str],
+    ) -> None:
+        super().__init__(calibrator, thresholds, feature_names, feature_descriptions)
+        self.booster_model = booster_model
+        self._booster = self._load_booster(booster_model)
+
+    @staticmethod
+    def _load_booster(model_str: str):  # type: ignore[no-untyped-def]
+        import lightgbm as lgb
+
+        return lgb.Booster(model_str=model_str)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_booster", None)  # the model string is the portable form
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._booster = self._load_booster(self.booster_model)
+
+    def margin(self, x: np.ndarray) -> np.ndarray:
+        return self._booster.predict(x, raw_score=True, num_threads=self._threads(x.shape[0]))
+
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(
+            self._booster.predict(x, pred_contrib=True, num_threads=self._threads(x.shape[0])),
+            dtype=np.float64,
+        )
+
+
+class XGBRiskModel(TreeRiskModel):
+    """The XGBoost risk model (the challenger): the booster is kept as UBJSON bytes.
+
+    Missing values (NaN) follow each split's learnt default direction, as in LightGBM.
+    Contributions are XGBoost's exact TreeSHAP (``pred_contribs``), in margin space.
+    """
+
+    family = "xgboost"
+
+    def __init__(
+        self,
+        booster_raw: bytes,
+        calibrator: MarginCalibrator,
+        thresholds: Thresholds,
+        feature_names: list[str],
+        feature_descriptions: dict[str, str],
+    ) -> None:
+        super().__init__(calibrator, thresholds, feature_names, feature_descriptions)
+        self.booster_raw = bytes(booster_raw)
+        self._booster = self._load_booster(self.booster_raw)
+
+    @staticmethod
+    def _load_booster(raw: bytes):  # type: ignore[no-untyped-def]
+        import xgboost as xgb
+
+        booster = xgb.Booster()
+        booster.load_model(bytearray(raw))
+        return booster
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_booster", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._booster = self._load_booster(self.booster_raw)
+
+    def _set_threads(self, n_rows: int) -> None:
+        self._booster.set_param({"nthread": self._threads(n_rows)})
+
+    def margin(self, x: np.ndarray) -> np.ndarray:
+        self._set_threads(x.shape[0])
+        return np.asarray(
+            self._booster.inplace_predict(x, predict_type="margin", missing=np.nan),
+            dtype=np.float64,
+        )
+
+    def _explained_margin(self, x: np.ndarray, contrib: np.ndarray) -> np.ndarray:
+        # XGBoost sums contributions in float32: use the predicted margin so that ``risk`` and
+        # ``explain_matrix`` give identical risks (they differ by ~1e-7 otherwise).
+        return self.margin(x)
+
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        import xgboost as xgb
+
+        self._set_threads(x.shape[0])
+        data = xgb.DMatrix(x, missing=np.nan)
+        return np.asarray(self._booster.predict(data, pred_contribs=True), dtype=np.float64)

@@ -19,7 +19,7 @@ from .decisions import Thresholds
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .pyfunc import RiskModel
+    from .pyfunc import TreeRiskModel
 
 
 def _score_schema() -> dict[str, pl.DataType]:
@@ -41,7 +41,12 @@ class RiskScorer:
     model_uri: str  # models:/<name>/<version>
     alias: str | None
     run_id: str | None
-    model: RiskModel = field(repr=False)
+    model: TreeRiskModel = field(repr=False)  # LightGBM RiskModel or XGBoost XGBRiskModel
+
+    @property
+    def family(self) -> str:
+        """The booster family: "lightgbm" or "xgboost"."""
+        return self.model.family
 
     @property
     def feature_names(self) -> list[str]:

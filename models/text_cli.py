@@ -231,7 +231,265 @@ def score_text(
     return result
 
 
+# ------------------------------------------------------------------------- risk-model commands
+
+TABLE_HELP = "Training table (default: <data_dir>/features/training.parquet)."
+
+
+def _read_table(table: Path | None):  # type: ignore[no-untyped-def]
+    import polars as pl
+
+    path = table or get_settings().features_dir / "training.parquet"
+    if not path.exists():
+        raise _fail(f"no training table at {path}: run `scamguard features` first")
+    return pl.read_parquet(path)
+
+
+def text_features(
+    table: Annotated[Path | None, typer.Option(help=TABLE_HELP)] = None,
+    encoder: Annotated[str, typer.Option(help="minilm (fine-tuned) or scratch.")] = "minilm",
+    folds: Annotated[int, typer.Option(help="Author folds for cross-fitted scores.")] = 3,
+    epochs: Annotated[int, typer.Option(help="Fine-tuning epochs per fold model.")] = 1,
+    max_len: Annotated[int, typer.Option(help="Tokens per document.")] = 48,
+    max_train_rows: Annotated[
+        int, typer.Option(help="Documents per fold model (all scam ones up to half).")
+    ] = 4_000,
+    seed: Annotated[int, typer.Option(help="Seed for folds, sampling and training.")] = 0,
+    device: Annotated[str, typer.Option(help="auto (CUDA if present), cpu or cuda.")] = "auto",
+    threads: Annotated[int, typer.Option(help=THREADS_HELP)] = 0,
+    alias: Annotated[
+        str, typer.Option(help="Alias for the risk model trained with the text features.")
+    ] = "text-features",
+) -> object:
+    """Text-model scores of messages, job posts, proposals and profiles as `textmodel_*` features.
+
+    Cross-fits the text transformer by author on documents written before the valid split,
+    aggregates the scores per user point in time, writes `features/training_text.parquet`, and
+    trains the risk model on the same split without and with them (both runs in MLflow).
+    """
+    from dataclasses import replace
+
+    from features.text_scores import text_documents
+    from models.text.pipeline import (
+        MARKETPLACE_ALIAS,
+        add_text_model_features,
+        cross_fit_scores,
+        cutoff_of,
+        train_with_and_without_text,
+    )
+    from models.text.train import log_text_model
+    from pipelines.batch import load_clean_tables
+
+    settings = get_settings()
+    base = _read_table(table)
+    config = _text_config(encoder, epochs, max_len, None, None, seed, tiny=False)
+    if encoder == "minilm":
+        config = replace(config, lr=1e-4, patience=1)
+    _set_threads(threads)
+    tables = load_clean_tables(settings)
+    try:
+        cutoff = cutoff_of(base)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    docs = text_documents(
+        users=tables.users, messages=tables.messages, jobs=tables.jobs, proposals=tables.proposals
+    ).collect()
+    with _progress() as progress:
+        stage = progress.add_task("text features", total=None, info="")
+        on_step, _ = _fit_callbacks(progress, "fine-tuning")
+
+        def on_stage(message: str) -> None:
+            progress.update(stage, info=message)
+
+        crossfit = cross_fit_scores(
+            docs,
+            tables.labels,
+            cutoff,
+            config,
+            folds=folds,
+            max_train_rows=max_train_rows,
+            seed=seed,
+            device=device,
+            on_stage=on_stage,
+            on_step=on_step,
+        )
+        on_stage("registering the serving text model")
+        assert crossfit.full is not None and crossfit.full_sample is not None
+        _, text_version, _ = log_text_model(
+            crossfit.full,
+            crossfit.full_sample["text"].to_list(),
+            crossfit.full_sample["label"].to_numpy(),
+            settings=settings,
+            source=f"marketplace documents before {cutoff}",
+            alias=MARKETPLACE_ALIAS,
+            extra_params={"cutoff": str(cutoff), "crossfit_folds": folds},
+            tags={"corpus": "marketplace"},
+        )
+        text_uri = f"models:/scamguard-text/{text_version}"
+        on_stage("textmodel_* features")
+        with_text = add_text_model_features(base, crossfit.scored)
+        settings.features_dir.mkdir(parents=True, exist_ok=True)
+        out = settings.features_dir / "training_text.parquet"
+        with_text.write_parquet(out)
+        crossfit.scored.drop("text").write_parquet(settings.features_dir / "text_scores.parquet")
+        on_stage("risk model without / with text features")
+        ablation = train_with_and_without_text(
+            with_text,
+            settings=settings,
+            seed=seed,
+            text_model_uri=text_uri,
+            alias=alias,
+            extra_params={"text_oof_ap": crossfit.oof_metrics["ap"], "cutoff": str(cutoff)},
+        )
+        progress.update(stage, info="done")
+    m = crossfit.oof_metrics
+    console.print(
+        _kv_table(
+            "Text-model features",
+            [
+                ("documents scored", f"{crossfit.scored.height:,}"),
+                (
+                    "labelled corpus before cutoff",
+                    f"{crossfit.corpus_rows:,} ({crossfit.corpus_positives:,} by scammers), cutoff {cutoff}",
+                ),
+                ("fold models", f"{folds} x {config.encoder}, {crossfit.train_rows_per_fold} rows"),
+                (
+                    "document-level out-of-fold AP / ROC-AUC",
+                    f"{m['ap']:.4f} / {m['roc_auc']:.4f}",
+                ),
+                ("serving text model", f"{text_uri} (@{MARKETPLACE_ALIAS})"),
+                ("table with textmodel_* columns", str(out)),
+                ("text pipeline time", f"{crossfit.seconds:.0f}s"),
+            ],
+        )
+    )
+    comparison = Table(
+        title=f"Risk model without vs with textmodel_* features (same split; ablation {ablation.ablation_id})",
+        title_justify="left",
+    )
+    for column in ("metric", "without", "with"):
+        comparison.add_column(column)
+    for row in ablation.table_rows():
+        comparison.add_row(*row)
+    console.print(comparison)
+    console.print(
+        f"with-text model: {ablation.with_text.model_uri} (@{alias}); runs "
+        f"{ablation.without.run_id} (without) and {ablation.with_text.run_id} (with)"
+    )
+    return ablation
+
+
+def train_challenger(
+    table: Annotated[Path | None, typer.Option(help=TABLE_HELP)] = None,
+    seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+    n_estimators: Annotated[int | None, typer.Option(help="Max trees (early-stopped).")] = None,
+    learning_rate: Annotated[float | None, typer.Option(help="XGBoost eta.")] = None,
+    max_depth: Annotated[int | None, typer.Option(help="Tree depth.")] = None,
+    alias: Annotated[str, typer.Option(help="Registry alias for the new version.")] = "challenger",
+) -> object:
+    """Train the XGBoost challenger on the training table; register it as `challenger`."""
+    from models.challenger import train_challenger as run
+
+    data = _read_table(table)
+    params = {
+        k: v
+        for k, v in {
+            "n_estimators": n_estimators,
+            "learning_rate": learning_rate,
+            "max_depth": max_depth,
+        }.items()
+        if v is not None
+    }
+    with console.status("training the XGBoost challenger"):
+        try:
+            result = run(data, settings=get_settings(), params=params, seed=seed, alias=alias)
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+    console.print(_kv_table("XGBoost challenger", result.summary_rows()))
+    return result
+
+
+def _comparison_table(comparison) -> Table:  # type: ignore[no-untyped-def]
+    ch, cl = comparison.champion, comparison.challenger
+    table = Table(
+        title=(
+            f"Champion vs challenger on the test window {comparison.as_of_min[:10]}.."
+            f"{comparison.as_of_max[:10]} ({comparison.rows:,} rows, {comparison.positives:,} scams)"
+        ),
+        title_justify="left",
+    )
+    table.add_column("metric")
+    table.add_column(f"champion v{ch.version} ({ch.family})", justify="right")
+    table.add_column(f"challenger v{cl.version} ({cl.family})", justify="right")
+    table.add_column("better")
+    for row in comparison.table_rows():
+        table.add_row(*row)
+    return table
+
+
+def _load_comparison(table: Path | None, champion: str, challenger: str, repeats: int):  # type: ignore[no-untyped-def]
+    from models.compare import compare_models
+
+    data = _read_table(table)
+    try:
+        with console.status("scoring the test window with both models"):
+            return compare_models(
+                get_settings(), data, champion=champion, challenger=challenger, repeats=repeats
+            )
+    except (LookupError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+
+
+def compare(
+    table: Annotated[Path | None, typer.Option(help=TABLE_HELP)] = None,
+    champion: Annotated[str, typer.Option(help="Alias of the incumbent.")] = "champion",
+    challenger: Annotated[str, typer.Option(help="Alias of the contender.")] = "challenger",
+    repeats: Annotated[int, typer.Option(help="Latency: timed runs per model (median).")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> object:
+    """Champion vs challenger on the latest test window: PR-AUC, recall, cost, typologies, latency."""
+    import json
+    import sys
+
+    comparison = _load_comparison(table, champion, challenger, repeats)
+    if as_json:
+        sys.stdout.write(json.dumps(comparison.to_dict(), default=str, indent=2) + "\n")
+    else:
+        console.print(_comparison_table(comparison))
+    return comparison
+
+
+def promote(
+    table: Annotated[Path | None, typer.Option(help=TABLE_HELP)] = None,
+    min_improvement: Annotated[
+        float, typer.Option(help="Expected-cost improvement per row the challenger must exceed.")
+    ] = 0.0,
+    repeats: Annotated[int, typer.Option(help="Latency: timed runs per model (median).")] = 3,
+) -> object:
+    """Move `champion` to the challenger only if it wins on expected cost; record why in MLflow."""
+    from models.compare import promote as run
+
+    data = _read_table(table)
+    try:
+        with console.status("comparing champion and challenger"):
+            decision = run(get_settings(), data, min_improvement=min_improvement, repeats=repeats)
+    except (LookupError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(_comparison_table(decision.comparison))
+    verdict = "[green]promoted[/]" if decision.promoted else "[yellow]not promoted[/]"
+    console.print(f"{verdict}: {decision.reason}", soft_wrap=True)
+    console.print(
+        f"champion: v{decision.champion_before} -> v{decision.champion_after}; "
+        f"recorded in MLflow run {decision.run_id} (experiment scamguard-promotions)"
+    )
+    return decision
+
+
 def register(app: typer.Typer) -> None:
     """Mount this module's commands on the root app."""
     app.command("train-text")(train_text)
     app.command("score-text")(score_text)
+    app.command("text-features")(text_features)
+    app.command("train-challenger")(train_challenger)
+    app.command("compare")(compare)
+    app.command("promote")(promote)
