@@ -14,15 +14,33 @@ import polars as pl
 
 from scamguard.schema import SCAM_TYPOLOGIES
 
-from .graph import add_graph_features, identifier_links
-from .payments import add_payment_features, add_report_features
-from .profile import add_profile_features
-from .text import add_text_features
-from .velocity import actor_events, add_velocity_features
+from .aggregates import Spec, add_aggregates
+from .graph import GRAPH_FEATURES, HUB_LIMIT, add_graph_features, identifier_links
+from .ledger import build_ledger, first_sightings
+from .payments import PAYMENT_FEATURES, REPORT_FEATURES
+from .profile import PROFILE_FEATURES, add_profile_features
+from .text import TEXT_FEATURES
+from .velocity import VELOCITY_FEATURES, actor_events
 
 ACTIVE_WINDOW = timedelta(days=7)
 SNAPSHOT_EVERY = timedelta(days=7)
 MIN_HISTORY = timedelta(days=14)
+
+# every aggregate over the ledger, and the table's feature columns in order
+ACTIVITY_FEATURES: tuple[Spec, ...] = (
+    *VELOCITY_FEATURES,
+    *TEXT_FEATURES,
+    *PAYMENT_FEATURES,
+    *REPORT_FEATURES,
+)
+FEATURE_COLUMNS: tuple[str, ...] = (
+    *PROFILE_FEATURES,
+    *(s.name for s in VELOCITY_FEATURES),
+    *(s.name for s in TEXT_FEATURES),
+    *GRAPH_FEATURES,
+    *(s.name for s in PAYMENT_FEATURES),
+    *(s.name for s in REPORT_FEATURES),
+)
 
 
 @dataclass(frozen=True)
@@ -51,24 +69,39 @@ class Tables:
             logins=self.logins,
         )
 
+    def as_dict(self) -> dict[str, pl.LazyFrame]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
-def build_features(spine: pl.LazyFrame, tables: Tables) -> pl.LazyFrame:
-    """All feature families for each (user_id, as_of) row of ``spine``; other spine columns are kept."""
+
+def build_features(
+    spine: pl.LazyFrame, tables: Tables, *, hub_limit: int = HUB_LIMIT
+) -> pl.LazyFrame:
+    """All feature families for each (user_id, as_of) row of ``spine``; other spine columns are kept.
+
+    Rows keep the spine's order. The ledger and first sightings (``features.ledger``) are built
+    once with Polars' streaming engine; the aggregates of every family are then evaluated together
+    (``features.aggregates.add_aggregates``), profile and graph features by their own families.
+    """
+    frames = tables.as_dict()
+    spine_df = spine.collect().with_row_index("_spine_row")
+    keys = spine_df.select("_spine_row", "user_id", "as_of")
+    ledger = build_ledger(frames).collect(engine="streaming")
+    first_seen = first_sightings(frames).collect(engine="streaming")
+    activity = add_aggregates(keys, ledger=ledger, first_seen=first_seen, specs=ACTIVITY_FEATURES)
+    del ledger, first_seen
     links = identifier_links(users=tables.users, logins=tables.logins, payments=tables.payments)
+    features = (
+        keys.lazy()
+        .pipe(add_profile_features, users=tables.users)
+        .pipe(add_graph_features, links=links, labels=tables.labels, hub_limit=hub_limit)
+        .join(activity.lazy().drop("user_id", "as_of"), on="_spine_row", how="left")
+        .collect()
+        .sort("_spine_row")
+    )
     return (
-        spine.pipe(add_profile_features, users=tables.users)
-        .pipe(
-            add_velocity_features, events=tables.events(), logins=tables.logins, users=tables.users
-        )
-        .pipe(
-            add_text_features,
-            messages=tables.messages,
-            jobs=tables.jobs,
-            proposals=tables.proposals,
-        )
-        .pipe(add_graph_features, links=links, labels=tables.labels)
-        .pipe(add_payment_features, payments=tables.payments)
-        .pipe(add_report_features, reports=tables.reports)
+        spine_df.join(features.select("_spine_row", *FEATURE_COLUMNS), on="_spine_row", how="left")
+        .drop("_spine_row")
+        .lazy()
     )
 
 
@@ -99,22 +132,26 @@ def snapshot_times(tables: Tables) -> list[datetime]:
 
 
 def active_spine(tables: Tables, as_of_times: list[datetime]) -> pl.LazyFrame:
-    """(user_id, as_of) for users who acted or signed up in the 7 days before each ``as_of``."""
+    """(user_id, as_of) for users who acted or signed up in the 7 days before each ``as_of``.
+
+    One filter per ``as_of`` over the acts (no acts x times cross join).
+    """
     acts = pl.concat(
         [
             tables.events().select("user_id", "ts"),
             tables.users.select("user_id", pl.col("signup_ts").alias("ts")),
         ]
     )
-    times = pl.LazyFrame({"as_of": as_of_times}, schema={"as_of": pl.Datetime("us", "UTC")})
-    return (
-        acts.join(times, how="cross")
-        .filter(
-            (pl.col("ts") < pl.col("as_of")) & (pl.col("ts") >= pl.col("as_of") - ACTIVE_WINDOW)
-        )
-        .select("user_id", "as_of")
+    parts = [
+        acts.filter((pl.col("ts") < as_of) & (pl.col("ts") >= as_of - ACTIVE_WINDOW))
+        .select("user_id")
         .unique()
-    )
+        .with_columns(pl.lit(as_of).cast(pl.Datetime("us", "UTC")).alias("as_of"))
+        for as_of in as_of_times
+    ]
+    if not parts:
+        return pl.LazyFrame(schema={"user_id": pl.String, "as_of": pl.Datetime("us", "UTC")})
+    return pl.concat(parts)
 
 
 def attach_target(spine: pl.LazyFrame, labels: pl.LazyFrame) -> pl.LazyFrame:

@@ -11,59 +11,90 @@ no Python loop over nodes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cache
+from typing import TypeVar
+
 import numpy as np
 import polars as pl
-from scipy.sparse import coo_matrix
+from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from scamguard.schema import SCAM_TYPOLOGIES
+from scamguard.schema import SCAM_TYPOLOGIES, TS
+
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 HUB_LIMIT = 50
 GRAPH_FEATURES = (
+    "component_size",
+    "known_bad_in_component",
     "shared_device_users",
     "shared_ip_users",
     "shared_instrument_users",
     "linked_users",
-    "component_size",
     "known_bad_neighbors",
-    "known_bad_in_component",
 )
+
+
+@cache
+def _link_plan(table: str) -> tuple[pl.Expr | None, tuple[pl.Expr, ...]]:
+    """(row filter or None, columns with ``kind`` / ``ident`` as lists to explode)."""
+    if table == "users":
+        return None, (
+            pl.col("user_id"),
+            pl.lit(["device", "ip"], dtype=pl.List(pl.String)).alias("kind"),
+            pl.concat_list("signup_device_id", "signup_ip").alias("ident"),
+            pl.col("signup_ts").alias("ts"),
+        )
+    if table == "logins":
+        return pl.col("success"), (
+            pl.col("user_id"),
+            pl.lit(["device", "ip"], dtype=pl.List(pl.String)).alias("kind"),
+            pl.concat_list("device_id", "ip").alias("ident"),
+            pl.col("ts"),
+        )
+    if table == "payments":
+        owner = (
+            pl.when(pl.col("kind").is_in(["charge", "chargeback"]))
+            .then(pl.col("payer_id"))
+            .otherwise(pl.col("payee_id"))
+        )
+        return None, (
+            owner.alias("user_id"),
+            pl.lit(["instrument"], dtype=pl.List(pl.String)).alias("kind"),
+            pl.concat_list("instrument_id").alias("ident"),
+            pl.col("ts"),
+        )
+    return None, ()
+
+
+def link_rows(table: str, frame: Frame) -> Frame:
+    """``user_id, kind, ident, ts``: the identifier links one raw table makes (row-level).
+
+    Users: the sign-up device and IP. Logins (successful only): the device and IP. Payments: the
+    instrument, owned by the payer of a charge or chargeback and by the payee of a payout or refund.
+    Other tables link nothing.
+    """
+    keep, columns = _link_plan(table)
+    if not columns:
+        return frame.select(
+            pl.lit(None, dtype=pl.String).alias("user_id"),
+            pl.lit(None, dtype=pl.String).alias("kind"),
+            pl.lit(None, dtype=pl.String).alias("ident"),
+            pl.lit(None, dtype=TS).alias("ts"),
+        ).clear()
+    rows = frame if keep is None else frame.filter(keep)
+    return rows.select(*columns).explode(["kind", "ident"])
 
 
 def identifier_links(
     *, users: pl.LazyFrame, logins: pl.LazyFrame, payments: pl.LazyFrame
 ) -> pl.LazyFrame:
     """``user_id, kind, ident, first_ts``: when each user was first linked to each identifier."""
-    owner = (
-        pl.when(pl.col("kind").is_in(["charge", "chargeback"]))
-        .then(pl.col("payer_id"))
-        .otherwise(pl.col("payee_id"))
-    )
     parts = [
-        users.select(
-            "user_id",
-            pl.lit("device").alias("kind"),
-            pl.col("signup_device_id").alias("ident"),
-            pl.col("signup_ts").alias("ts"),
-        ),
-        users.select(
-            "user_id",
-            pl.lit("ip").alias("kind"),
-            pl.col("signup_ip").alias("ident"),
-            pl.col("signup_ts").alias("ts"),
-        ),
-        logins.filter(pl.col("success")).select(
-            "user_id", pl.lit("device").alias("kind"), pl.col("device_id").alias("ident"), "ts"
-        ),
-        logins.filter(pl.col("success")).select(
-            "user_id", pl.lit("ip").alias("kind"), pl.col("ip").alias("ident"), "ts"
-        ),
-        payments.select(
-            owner.alias("user_id"),
-            pl.lit("instrument").alias("kind"),
-            pl.col("instrument_id").alias("ident"),
-            "ts",
-        ),
+        link_rows("users", users),
+        link_rows("logins", logins),
+        link_rows("payments", payments),
     ]
     return (
         pl.concat(parts)
@@ -77,61 +108,177 @@ def known_bad_users(labels: pl.LazyFrame) -> pl.LazyFrame:
     return labels.filter(pl.col("label").is_in(SCAM_TYPOLOGIES)).select("user_id", "decided_ts")
 
 
-def graph_features_as_of(
-    links: pl.DataFrame, bad: pl.DataFrame, as_of, *, hub_limit: int = HUB_LIMIT
-) -> pl.DataFrame:  # type: ignore[no-untyped-def]
-    """Graph features of every linked user at one instant ``as_of`` (links and labels strictly before it)."""
-    live = links.filter(pl.col("first_ts") < as_of)
-    sizes = live.group_by("kind", "ident").agg(pl.len().alias("n_users"))
-    live = live.join(sizes.filter(pl.col("n_users") <= hub_limit), on=["kind", "ident"], how="semi")
-    bad_now = bad.filter(pl.col("decided_ts") < as_of).select("user_id", pl.lit(1).alias("is_bad"))
+LINK_KINDS = ("device", "ip", "instrument")
+LINK_TABLES = ("users", "logins", "payments")  # raw tables that link users to identifiers
+_KIND_BITS, _KIND_MASK = 10, (1 << 10) - 1  # packed shared-identifier counts, per link kind
+NEVER = np.iinfo(np.int64).max
 
-    pairs = live.join(
-        live.select(pl.col("user_id").alias("other"), "kind", "ident"), on=["kind", "ident"]
-    ).filter(pl.col("user_id") != pl.col("other"))
-    per_kind = pairs.group_by("user_id").agg(
-        *[
-            pl.col("other").filter(pl.col("kind") == k).n_unique().alias(f"shared_{k}_users")
-            for k in ("device", "ip", "instrument")
-        ],
-        pl.col("other").n_unique().alias("linked_users"),
-    )
-    bad_neighbors = (
-        pairs.select("user_id", "other")
-        .unique()
-        .join(bad_now, left_on="other", right_on="user_id")
-        .group_by("user_id")
-        .agg(pl.len().alias("known_bad_neighbors"))
-    )
 
-    # components of the bipartite user-identifier graph
-    user_ids = live["user_id"].unique().sort()
-    ident_keys = live.select(pl.concat_str("kind", "ident", separator=":").alias("k"))["k"]
-    ident_codes = ident_keys.cast(pl.Categorical).to_physical().to_numpy().astype(np.int64)
-    user_codes = live.join(
-        pl.DataFrame({"user_id": user_ids, "u": np.arange(len(user_ids))}),
-        on="user_id",
-        how="left",
-        maintain_order="left",
-    )["u"].to_numpy()
-    n_u = len(user_ids)
-    n_nodes = n_u + (int(ident_codes.max()) + 1 if len(ident_codes) else 0)
-    graph = coo_matrix(
-        (np.ones(len(user_codes)), (user_codes, n_u + ident_codes)), shape=(n_nodes, n_nodes)
-    )
-    _, component = connected_components(graph, directed=False)
-    comp = pl.DataFrame({"user_id": user_ids, "component": component[:n_u]})
-    comp = comp.join(bad_now, on="user_id", how="left").with_columns(pl.col("is_bad").fill_null(0))
-    comp = comp.with_columns(
-        pl.len().over("component").alias("component_size"),
-        (pl.col("is_bad").sum().over("component") - pl.col("is_bad")).alias(
-            "known_bad_in_component"
+@dataclass(frozen=True)
+class LinkGraph:
+    """Identifier links and scam labels with integer codes, for evaluating many instants.
+
+    ``user``, ``ident``, ``kind``, ``first_ts``: one entry per (user, identifier) link, shape
+    ``[L]``: user code, identifier code (kind-specific), index into ``LINK_KINDS``, first seen
+    (integer microseconds, UTC). ``bad_since``: shape ``[n_users]``, when a user's scam label was
+    decided (``NEVER`` if not labelled scam).
+    """
+
+    user: np.ndarray
+    ident: np.ndarray
+    kind: np.ndarray
+    first_ts: np.ndarray
+    bad_since: np.ndarray
+    n_users: int
+    n_idents: int
+
+    @classmethod
+    def encode(
+        cls, links: pl.DataFrame, bad: pl.DataFrame, users: pl.Series
+    ) -> tuple[LinkGraph, np.ndarray]:
+        """The graph of ``links`` / ``bad`` (``known_bad_users``) and the codes of ``users``."""
+        ids = (
+            pl.concat([users, links["user_id"], bad["user_id"]])
+            .cast(pl.Categorical)
+            .to_physical()
+            .to_numpy()
+            .astype(np.int64)
+        )
+        n_spine, n_links = len(users), links.height
+        idents = (
+            links.select(pl.concat_str("kind", "ident", separator="\x1f"))
+            .to_series()
+            .cast(pl.Categorical)
+            .to_physical()
+            .to_numpy()
+            .astype(np.int64)
+        )
+        kind = links["kind"].cast(pl.Enum(LINK_KINDS)).to_physical().to_numpy().astype(np.int8)
+        n_users = int(ids.max()) + 1 if len(ids) else 0
+        bad_since = np.full(n_users, NEVER, dtype=np.int64)
+        bad_codes = ids[n_spine + n_links :]
+        decided = _micros(bad["decided_ts"])
+        np.minimum.at(bad_since, bad_codes, decided)
+        graph = cls(
+            user=ids[n_spine : n_spine + n_links],
+            ident=idents,
+            kind=kind,
+            first_ts=_micros(links["first_ts"]),
+            bad_since=bad_since,
+            n_users=n_users,
+            n_idents=int(idents.max()) + 1 if len(idents) else 0,
+        )
+        return graph, ids[:n_spine]
+
+    def live(self, as_of: int, *, hub_limit: int = HUB_LIMIT) -> np.ndarray:
+        """Mask ``[L]`` of the links that exist strictly before ``as_of`` to a non-hub identifier."""
+        live = self.first_ts < as_of
+        users_per_ident = np.bincount(self.ident[live], minlength=self.n_idents)
+        return live & (users_per_ident[self.ident] <= hub_limit)
+
+
+def _micros(series: pl.Series) -> np.ndarray:
+    return series.cast(pl.Datetime("us", "UTC")).cast(pl.Int64).to_numpy()
+
+
+def connected_components_scipy(
+    user: np.ndarray, ident: np.ndarray, n_users: int, n_idents: int
+) -> np.ndarray:
+    """Component label of every node of the bipartite user-identifier graph with edges
+    ``(user[k], ident[k])``: shape ``[n_users + n_idents]``, users first (scipy's sparse
+    ``connected_components``; no Python loop over nodes)."""
+    n = n_users + n_idents
+    graph = coo_matrix((np.ones(len(user), dtype=np.int8), (user, n_users + ident)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    return labels
+
+
+def connected_components_polars(
+    user: np.ndarray, ident: np.ndarray, n_users: int, n_idents: int
+) -> tuple[np.ndarray, int]:
+    """The same partition by iterative min-label propagation in Polars (for comparison).
+
+    Returns (label ``[n_users]``: the smallest user code in the component, iterations). Users with
+    no edge are their own component. Each iteration is two joins and two group-bys over the edges;
+    it takes about the diameter of the graph in iterations.
+    """
+    edges = pl.DataFrame({"u": user, "i": ident}, schema={"u": pl.Int64, "i": pl.Int64})
+    label = edges.select("u").unique().with_columns(pl.col("u").alias("label"))
+    iterations = 0
+    while True:
+        iterations += 1
+        per_ident = edges.join(label, on="u").group_by("i").agg(pl.col("label").min())
+        new = (
+            edges.join(per_ident, on="i")
+            .group_by("u")
+            .agg(pl.col("label").min())
+            .join(label.rename({"label": "old"}), on="u")
+            .with_columns(pl.min_horizontal("label", "old").alias("label"))
+        )
+        changed = new.filter(pl.col("label") != pl.col("old")).height
+        label = new.select("u", "label")
+        if changed == 0:
+            break
+    out = np.arange(n_users, dtype=np.int64)
+    out[label["u"].to_numpy()] = label["label"].to_numpy()
+    return out, iterations
+
+
+def graph_features_at(
+    graph: LinkGraph, as_of: int, users: np.ndarray, *, hub_limit: int = HUB_LIMIT
+) -> pl.DataFrame:
+    """``GRAPH_FEATURES`` of ``users`` (codes) at one instant ``as_of`` (integer microseconds):
+    links first seen and labels decided strictly before it, hub identifiers left out."""
+    live = graph.live(as_of, hub_limit=hub_limit)
+    u, i, k = graph.user[live], graph.ident[live], graph.kind[live]
+    is_bad = (graph.bad_since < as_of).astype(np.int64)
+
+    component = connected_components_scipy(u, i, graph.n_users, graph.n_idents)[: graph.n_users]
+    linked = np.zeros(graph.n_users, dtype=bool)
+    linked[u] = True
+    size = np.bincount(component[linked], minlength=graph.n_users)
+    bad_in = np.bincount(component[linked], weights=is_bad[linked], minlength=graph.n_users)
+    comp = component[users]
+    out = {
+        "user": users,
+        "component_size": np.where(linked[users], size[comp], 0),
+        "known_bad_in_component": np.where(
+            linked[users], bad_in[comp].astype(np.int64) - is_bad[users], 0
         ),
-    ).select("user_id", "component_size", "known_bad_in_component")
+    }
+
+    # neighbours: one sparse product S @ A.T over the live links, where S holds the rows of the
+    # wanted users weighted by link kind (1, 2**10, 2**20), so entry (user, other) packs how many
+    # identifiers of each kind the two share (never near 2**10 of one kind)
+    wanted = np.unique(users)
+    weight = (1 << (_KIND_BITS * k.astype(np.int64))).astype(np.int32)
+    shape = (graph.n_users, graph.n_idents)
+    a = csr_matrix((np.ones(len(u), dtype=np.int32), (u, i)), shape=shape)
+    s = csr_matrix((weight, (u, i)), shape=shape)[wanted]
+    shared = (s @ a.T).tocsr()  # [n_wanted, n_users]; the diagonal entry is the user themself
+    bounds = shared.indptr
+
+    def per_row(values: np.ndarray) -> np.ndarray:
+        total = np.concatenate([[0], np.cumsum(values, dtype=np.int64)])
+        return total[bounds[1:]] - total[bounds[:-1]]
+
+    def own(kind: int | None) -> np.ndarray:  # 1 where the wanted user has a live link (of kind)
+        mine = u if kind is None else u[k == kind]
+        return np.isin(wanted, mine).astype(np.int64)
+
+    counts = {
+        f"shared_{name}_users": per_row((shared.data >> (_KIND_BITS * j)) & _KIND_MASK > 0) - own(j)
+        for j, name in enumerate(LINK_KINDS)
+    }
+    linked_self = own(None)
+    counts["linked_users"] = np.diff(bounds) - linked_self
+    counts["known_bad_neighbors"] = per_row(is_bad[shared.indices]) - linked_self * is_bad[wanted]
+    neighbours = pl.DataFrame({"user": wanted, **counts})
     return (
-        comp.join(per_kind, on="user_id", how="left")
-        .join(bad_neighbors, on="user_id", how="left")
+        pl.DataFrame(out)
+        .join(neighbours, on="user", how="left")
         .with_columns(pl.col(c).fill_null(0).cast(pl.Int64) for c in GRAPH_FEATURES)
+        .select("user", *GRAPH_FEATURES)
     )
 
 
@@ -140,20 +287,33 @@ def add_graph_features(
 ) -> pl.LazyFrame:
     """Per (user_id, as_of): linkage and component features as of each distinct ``as_of``.
 
-    Collects once per distinct ``as_of`` (training uses a handful of weekly snapshots).
+    The graph is encoded once; each distinct ``as_of`` (training uses a handful of weekly
+    snapshots) costs one connected-components pass and one self-join of its live links.
     """
-    spine_df = spine.collect()
-    links_df = links.collect()
-    bad_df = known_bad_users(labels).collect()
+    spine_df = spine.collect().with_row_index("_graph_row")
+    graph, codes = LinkGraph.encode(
+        links.collect(), known_bad_users(labels).collect(), spine_df["user_id"]
+    )
+    as_of = _micros(spine_df["as_of"])
     parts = []
-    for as_of in spine_df["as_of"].unique().sort():
-        feats = graph_features_as_of(links_df, bad_df, as_of, hub_limit=hub_limit)
+    for t in np.unique(as_of):
+        rows = np.flatnonzero(as_of == t)
+        feats = graph_features_at(graph, int(t), codes[rows], hub_limit=hub_limit)
         parts.append(
-            spine_df.filter(pl.col("as_of") == as_of).join(feats, on="user_id", how="left")
+            pl.DataFrame({"_graph_row": rows.astype(np.uint32), "user": codes[rows]})
+            .join(feats.unique("user"), on="user", how="left")
+            .drop("user")
         )
-    out = (
+    features = (
         pl.concat(parts)
         if parts
-        else spine_df.with_columns(pl.lit(0).alias(c) for c in GRAPH_FEATURES)
+        else pl.DataFrame(
+            schema={"_graph_row": pl.UInt32, **dict.fromkeys(GRAPH_FEATURES, pl.Int64)}
+        )
     )
-    return out.with_columns(pl.col(c).fill_null(0).cast(pl.Int64) for c in GRAPH_FEATURES).lazy()
+    return (
+        spine_df.join(features, on="_graph_row", how="left")
+        .drop("_graph_row")
+        .with_columns(pl.col(c).fill_null(0).cast(pl.Int64) for c in GRAPH_FEATURES)
+        .lazy()
+    )

@@ -1,8 +1,12 @@
 """Text heuristics: links, contact handles, money words and urgency words.
 
-``text_flags(col)`` gives per-text 0/1 flags (pure function of one string, so the offline builder
-and the online path compute identical values). ``add_text_features`` aggregates the flags of each
-user's messages, job posts and proposals strictly before ``as_of``.
+``text_flags(col)`` gives per-text 0/1 flags and ``derived_indicators()`` the indicators the
+features count, from the flag columns (``flagged``: any heuristic; ``multi_flag``: two or more;
+``pays_outside``: off-platform or money words). Both are pure functions of one string: the ledger
+(``features.ledger``) applies them to every message, job post (title + " " + description) and
+proposal, offline to whole tables and online to each incoming event, with the same Polars regexes.
+``TEXT_FEATURES`` aggregates them per user: messages sent in the 30 days before ``as_of``, job
+posts and proposals over all history before ``as_of``.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import polars as pl
+
+from .aggregates import Count, Max, Share, Spec
 
 LINK = r"(?i)(https?://|www\.|bit\.ly|tinyurl|\.(com|net|xyz|top)/)"
 CONTACT = r"(?i)(whats\s?app|telegram|wa\.me|t\.me/|signal app|\+\d[\d\s()\-]{7,}|[\w.]+@[\w-]+\.\w+|\B@\w{3,})"
@@ -40,64 +46,32 @@ def flag_score(prefix: str = "flag_") -> pl.Expr:
     return pl.sum_horizontal([pl.col(f"{prefix}{n}") for n in TEXT_FLAGS]).alias("flag_count")
 
 
-def add_text_features(
-    spine: pl.LazyFrame, *, messages: pl.LazyFrame, jobs: pl.LazyFrame, proposals: pl.LazyFrame
-) -> pl.LazyFrame:
-    """Per (user_id, as_of): text heuristics over what the user wrote strictly before ``as_of``.
-
-    Messages: counts of flagged messages sent in the 30 days before ``as_of`` and the share that trip
-    any heuristic. Job posts and proposals: counts over all history before ``as_of``.
-    """
-    flagged_msgs = messages.select(
-        pl.col("sender_id").alias("user_id"), "ts", *text_flags(pl.col("text"))
-    ).with_columns(flag_score())
-    msg = (
-        spine.join(flagged_msgs, on="user_id", how="inner")
-        .filter(
-            (pl.col("ts") < pl.col("as_of")) & (pl.col("ts") >= pl.col("as_of") - MESSAGE_WINDOW)
-        )
-        .group_by("user_id", "as_of")
-        .agg(
-            *[pl.col(f"flag_{n}").sum().alias(f"msg_{n}_30d") for n in TEXT_FLAGS],
-            (pl.col("flag_count") > 0).mean().alias("msg_flagged_share_30d"),
-            (pl.col("flag_count") >= 2).sum().alias("msg_multi_flag_30d"),
-        )
-    )
-    job_text = pl.col("title") + pl.lit(" ") + pl.col("description")
-    flagged_jobs = jobs.select(
-        pl.col("client_id").alias("user_id"), "ts", "budget_usd", *text_flags(job_text)
-    ).with_columns(flag_score())
-    job = (
-        spine.join(flagged_jobs, on="user_id", how="inner")
-        .filter(pl.col("ts") < pl.col("as_of"))
-        .group_by("user_id", "as_of")
-        .agg(
-            (pl.col("flag_count") > 0).sum().alias("jobs_flagged_text"),
-            pl.col("budget_usd").max().alias("job_budget_max"),
-        )
-    )
-    flagged_props = proposals.select(
-        pl.col("freelancer_id").alias("user_id"), "ts", *text_flags(pl.col("cover_text"))
-    ).with_columns(flag_score())
-    prop = (
-        spine.join(flagged_props, on="user_id", how="inner")
-        .filter(pl.col("ts") < pl.col("as_of"))
-        .group_by("user_id", "as_of")
-        .agg(
-            (pl.col("flag_count") > 0).sum().alias("proposals_flagged_text"),
-            (pl.col("flag_off_platform") + pl.col("flag_money") > 0)
-            .sum()
-            .alias("proposals_pay_outside"),
-        )
-    )
-    out = spine
-    for part in (msg, job, prop):
-        out = out.join(part, on=["user_id", "as_of"], how="left")
-    counts = [
-        *(f"msg_{n}_30d" for n in TEXT_FLAGS),
-        "msg_multi_flag_30d",
-        "jobs_flagged_text",
-        "proposals_flagged_text",
-        "proposals_pay_outside",
+def derived_indicators() -> list[pl.Expr]:
+    """Int8 0/1 indicators derived from the ``flag_<name>`` columns: ``flagged`` (any heuristic),
+    ``multi_flag`` (two or more), ``pays_outside`` (off-platform or money words)."""
+    n = pl.sum_horizontal(pl.col(f"flag_{name}") for name in TEXT_FLAGS)
+    return [
+        (n > 0).cast(pl.Int8).alias("flagged"),
+        (n >= 2).cast(pl.Int8).alias("multi_flag"),
+        ((pl.col("flag_off_platform") + pl.col("flag_money")) > 0)
+        .cast(pl.Int8)
+        .alias("pays_outside"),
     ]
-    return out.with_columns(pl.col(c).fill_null(0) for c in counts)
+
+
+TEXT_INDICATORS: tuple[str, ...] = (
+    *(f"flag_{n}" for n in TEXT_FLAGS),
+    "flagged",
+    "multi_flag",
+    "pays_outside",
+)
+
+TEXT_FEATURES: tuple[Spec, ...] = (
+    *(Count(f"msg_{n}_30d", ("message",), f"flag_{n}", MESSAGE_WINDOW) for n in TEXT_FLAGS),
+    Share("msg_flagged_share_30d", ("message",), "flagged", MESSAGE_WINDOW),
+    Count("msg_multi_flag_30d", ("message",), "multi_flag", MESSAGE_WINDOW, dtype=pl.UInt32()),
+    Count("jobs_flagged_text", ("job",), "flagged", dtype=pl.UInt32()),
+    Max("job_budget_max", ("job",), "amount"),
+    Count("proposals_flagged_text", ("proposal",), "flagged", dtype=pl.UInt32()),
+    Count("proposals_pay_outside", ("proposal",), "pays_outside", dtype=pl.UInt32()),
+)

@@ -1,0 +1,350 @@
+"""The online feature store: SQLite (WAL), updated event by event, read by the endpoint.
+
+Every feature is computed from the same definitions as the offline builder:
+
+- ``ingest(table, row)`` takes one raw row in the contract schema of ``scamguard.schema`` (a
+  sign-up is a ``users`` row, a label a ``labels`` row) and applies the offline row-level
+  functions to it (``features.ledger.ledger_rows`` / ``sighting_rows``,
+  ``features.profile.profile_rows``, ``features.graph.link_rows``), then stores their output:
+  ledger rows (kept for the longest window, ``aggregates.retention``), running totals of the
+  all-history aggregates (``aggregates.total_update``), first sightings, identifier links and
+  components (``features.online.graph``), labels and profiles.
+- ``features(user_id, as_of)`` evaluates every feature of ``features.build.FEATURE_COLUMNS`` for
+  one user at one instant (integer microseconds, UTC) with ``aggregates.evaluate_online``, the
+  online twin of each spec's offline evaluation.
+
+Time semantics: as offline, features at ``as_of`` use events strictly before it. Windows,
+sightings, links and labels are filtered by ``as_of``; running totals and components hold
+everything ingested. Reading at ``as_of`` therefore equals the offline builder when every
+ingested event is before ``as_of``: the real-time case (the endpoint ingests an event at ``ts``
+and reads at ``ts + 1us``, so the event itself counts) and the parity test's replay.
+
+One connection, guarded by a lock: ``ingest`` and ``features`` are thread-safe; ``score``
+(ingest then read, atomically) is what the endpoint calls. Run one writer process per store file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+
+from features.aggregates import (
+    UserHistory,
+    evaluate_online,
+    micros,
+    retention,
+    running_totals,
+    total_update,
+)
+from features.build import ACTIVITY_FEATURES, FEATURE_COLUMNS
+from features.graph import GRAPH_FEATURES, HUB_LIMIT, LINK_TABLES, link_rows
+from features.ledger import (
+    LEDGER_SCHEMA,
+    LEDGER_TABLES,
+    SIGHTING_TABLES,
+    ledger_rows,
+    sighting_rows,
+)
+from features.profile import (
+    STATIC_PROFILE_FEATURES,
+    account_age_days,
+    profile_rows,
+)
+from scamguard.schema import TABLES
+
+from .graph import GRAPH_SCHEMA, ComponentIndex
+
+SCHEMA_VERSION = "1"
+LEDGER_COLUMNS: tuple[str, ...] = tuple(c for c in LEDGER_SCHEMA.names() if c != "user_id")
+_ROW_FIELDS = tuple(c for c in LEDGER_COLUMNS if c != "kind")
+NULL_VALUE = "\x00null"  # sighting values are part of a primary key: a null is stored as this
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS profiles (
+    user_id TEXT PRIMARY KEY,
+    signup_ts INTEGER NOT NULL,
+    profile_text TEXT,
+    {", ".join(f"{c} REAL" for c in STATIC_PROFILE_FEATURES)}
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS profiles_by_text ON profiles (profile_text, signup_ts);
+CREATE TABLE IF NOT EXISTS ledger (
+    user_id TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    {", ".join(f"{c}" for c in _ROW_FIELDS if c != "ts")},
+    PRIMARY KEY (user_id, ts, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS totals (
+    user_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value REAL,
+    PRIMARY KEY (user_id, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sightings (
+    user_id TEXT NOT NULL,
+    what TEXT NOT NULL,
+    value TEXT NOT NULL,
+    first_ts INTEGER NOT NULL,
+    PRIMARY KEY (user_id, what, value)
+) WITHOUT ROWID;
+{GRAPH_SCHEMA}
+"""
+
+TOTALS = running_totals(ACTIVITY_FEATURES)
+RETENTION_US = micros(retention(ACTIVITY_FEATURES))
+Features = dict[str, float | None]
+_NO_OPTIMIZATION = pl.QueryOptFlags.none()
+
+
+def to_micros(value: datetime | int) -> int:
+    """A UTC datetime (or integer microseconds) as integer microseconds since the epoch."""
+    if isinstance(value, int):
+        return value
+    if value.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware (UTC)")
+    delta = value - datetime(1970, 1, 1, tzinfo=value.tzinfo)
+    return delta // timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    path: Path
+    loaded_through: int | None  # the backfill's as_of (microseconds), None if never backfilled
+    users: int  # accounts with a profile
+
+
+class OnlineStore:
+    """Online features of every user, in the SQLite file ``path`` (created if missing)."""
+
+    def __init__(self, path: Path | str, *, hub_limit: int = HUB_LIMIT):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        for pragma in (
+            "journal_mode = WAL",
+            "synchronous = NORMAL",  # durable at checkpoints; a crash loses at most the last commits
+            "temp_store = MEMORY",
+            "cache_size = -262144",  # 256 MiB page cache
+            "mmap_size = 1073741824",
+            "wal_autocheckpoint = 10000",  # pages; fewer, larger checkpoints
+        ):
+            self.db.execute(f"PRAGMA {pragma}")
+        self.db.executescript(SCHEMA)
+        self.graph = ComponentIndex(self.db, hub_limit=hub_limit)
+        self._lock = threading.RLock()
+        self._seq = int(self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM ledger").fetchone()[0])
+        self._users = int(self.db.execute("SELECT COUNT(*) FROM profiles").fetchone()[0])
+        version = self.meta("schema_version")
+        if version is None:
+            self.set_meta("schema_version", SCHEMA_VERSION)
+        elif version != SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{self.path} has store schema {version}, this code reads {SCHEMA_VERSION}: "
+                "rebuild it with `scamguard online-load`"
+            )
+
+    # ------------------------------------------------------------------ bookkeeping
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def info(self) -> StoreInfo:
+        loaded = self.meta("loaded_through")
+        return StoreInfo(self.path, int(loaded) if loaded else None, self._users)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction (nested calls join the outer one)."""
+        with self._lock:
+            if self.db.in_transaction:
+                yield
+                return
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    # ------------------------------------------------------------------ writes
+    def ingest(self, table: str, row: Mapping[str, object]) -> None:
+        """Apply one raw row of ``table`` (contract schema; timestamps as UTC datetimes)."""
+        frame = pl.DataFrame([dict(row)], schema=TABLES[table].schema, orient="row")
+        with self.transaction():
+            self._ingest_frame(table, frame)
+
+    def _ingest_frame(self, table: str, frame: pl.DataFrame) -> None:
+        if table == "labels":
+            for r in frame.iter_rows(named=True):
+                self.graph.set_label(r["user_id"], r["label"], to_micros(r["decided_ts"]))
+            return
+        rows = frame.lazy()
+        plans: dict[str, pl.LazyFrame] = {}
+        if table in LEDGER_TABLES:
+            plans["ledger"] = ledger_rows(table, rows, dedupe_text=False)
+        if table in SIGHTING_TABLES:
+            plans["sightings"] = sighting_rows(table, rows)
+        if table in LINK_TABLES:
+            plans["links"] = link_rows(table, rows)
+        if table == "users":
+            plans["profiles"] = profile_rows(rows)
+        # one small query each; the optimizer costs more than it saves on a one-row frame
+        done = {name: plan.collect(optimizations=_NO_OPTIMIZATION) for name, plan in plans.items()}
+        if "profiles" in done:
+            self._put_profiles(done["profiles"])
+        for r in done["ledger"].iter_rows(named=True) if "ledger" in done else ():
+            self._put_ledger_row(r)
+        for r in done["sightings"].iter_rows(named=True) if "sightings" in done else ():
+            self._put_sighting(r["user_id"], r["what"], r["value"], to_micros(r["ts"]))
+        for r in done["links"].iter_rows(named=True) if "links" in done else ():
+            self.graph.add_link(r["user_id"], r["kind"], r["ident"], to_micros(r["ts"]))
+
+    def _put_profiles(self, profiles: pl.DataFrame) -> None:
+        cols = ("user_id", "signup_ts", "profile_text", *STATIC_PROFILE_FEATURES)
+        for r in profiles.iter_rows(named=True):
+            new = (
+                self.db.execute(
+                    "SELECT 1 FROM profiles WHERE user_id = ?", (r["user_id"],)
+                ).fetchone()
+                is None
+            )
+            values = [r[c] for c in cols]
+            values[1] = to_micros(r["signup_ts"])
+            self.db.execute(
+                f"INSERT OR REPLACE INTO profiles ({', '.join(cols)}) "
+                f"VALUES ({', '.join('?' * len(cols))})",
+                values,
+            )
+            self._users += int(new)
+
+    def _put_ledger_row(self, r: dict) -> None:
+        ts = to_micros(r["ts"])
+        self._seq += 1
+        self.db.execute(
+            f"INSERT INTO ledger (user_id, seq, {', '.join(LEDGER_COLUMNS)}) "
+            f"VALUES (?, ?, {', '.join('?' * len(LEDGER_COLUMNS))})",
+            (r["user_id"], self._seq, *(ts if c == "ts" else r[c] for c in LEDGER_COLUMNS)),
+        )
+        self.db.execute(  # rows older than the longest window before this one are never read
+            "DELETE FROM ledger WHERE user_id = ? AND ts < ?", (r["user_id"], ts - RETENTION_US)
+        )
+        for spec in TOTALS:
+            value = total_update(spec, r)
+            if value is None:
+                continue
+            combine = (
+                "value + excluded.value"
+                if spec in _COUNT_TOTALS
+                else (
+                    "CASE WHEN value IS NULL OR excluded.value > value THEN excluded.value ELSE value END"
+                )
+            )
+            self.db.execute(
+                "INSERT INTO totals (user_id, name, value) VALUES (?, ?, ?) "
+                f"ON CONFLICT (user_id, name) DO UPDATE SET value = {combine}",
+                (r["user_id"], spec.name, value),
+            )
+
+    def _put_sighting(self, user_id: str, what: str, value: str | None, ts: int) -> None:
+        self.db.execute(
+            "INSERT INTO sightings (user_id, what, value, first_ts) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (user_id, what, value) DO UPDATE SET first_ts = MIN(first_ts, excluded.first_ts)",
+            (user_id, what, NULL_VALUE if value is None else value, ts),
+        )
+
+    # ------------------------------------------------------------------ reads
+    def features(self, user_id: str, as_of: datetime | int) -> Features:
+        """Every feature of ``user_id`` as of ``as_of`` (events strictly before it), in
+        ``FEATURE_COLUMNS`` order; null means "no data" as offline."""
+        t = to_micros(as_of)
+        with self._lock:
+            out: Features = {}
+            out.update(self._profile(user_id, t))
+            history = self._history(user_id, t)
+            activity = {s.name: evaluate_online(s, history) for s in ACTIVITY_FEATURES}
+            graph = {**self.graph.component(user_id), **self.graph.neighbours(user_id, t)}
+        out.update(activity)
+        out.update({name: graph[name] for name in GRAPH_FEATURES})
+        return {name: out[name] for name in FEATURE_COLUMNS}
+
+    def score(self, table: str, row: Mapping[str, object], user_id: str, ts: datetime) -> Features:
+        """Ingest one event and read ``user_id``'s features just after it (``ts + 1us``), under
+        one lock: what the endpoint does for each scored event."""
+        with self._lock:
+            self.ingest(table, row)
+            return self.features(user_id, to_micros(ts) + 1)
+
+    def _profile(self, user_id: str, t: int) -> Features:
+        cols = ("signup_ts", "profile_text", *STATIC_PROFILE_FEATURES)
+        row = self.db.execute(
+            f"SELECT {', '.join(cols)} FROM profiles WHERE user_id = ?", (user_id,)
+        ).fetchone()
+        if row is None:
+            return {
+                **dict.fromkeys(STATIC_PROFILE_FEATURES),
+                "account_age_days": None,
+                "profile_text_copies": 0.0,
+            }
+        signup, text = row[0], row[1]
+        out: Features = {
+            c: (None if v is None else float(v))
+            for c, v in zip(STATIC_PROFILE_FEATURES, row[2:], strict=True)
+        }
+        out["account_age_days"] = account_age_days(t, signup)
+        copies = 0
+        if text:
+            (before,) = self.db.execute(
+                "SELECT COUNT(*) FROM profiles WHERE profile_text = ? AND signup_ts < ?",
+                (text, t),
+            ).fetchone()
+            copies = before - int(signup < t)
+        out["profile_text_copies"] = float(copies)
+        return out
+
+    def _history(self, user_id: str, t: int) -> UserHistory:
+        rows: dict[str, list[dict]] = {}
+        for values in self.db.execute(
+            f"SELECT kind, {', '.join(_ROW_FIELDS)} FROM ledger "
+            "WHERE user_id = ? AND ts >= ? AND ts < ? ORDER BY ts",
+            (user_id, t - RETENTION_US, t),
+        ):
+            rows.setdefault(values[0], []).append(dict(zip(_ROW_FIELDS, values[1:], strict=True)))
+        sightings: dict[str, dict[str, int]] = {}
+        for what, value, first_ts in self.db.execute(
+            "SELECT what, value, first_ts FROM sightings WHERE user_id = ? AND first_ts < ?",
+            (user_id, t),
+        ):
+            sightings.setdefault(what, {})[None if value == NULL_VALUE else value] = first_ts
+        totals = dict(
+            self.db.execute("SELECT name, value FROM totals WHERE user_id = ?", (user_id,))
+        )
+        return UserHistory(as_of=t, rows=rows, sightings=sightings, totals=totals)
+
+
+_COUNT_TOTALS = frozenset(s for s in TOTALS if type(s).__name__ == "Count")
+
+
+def now_micros() -> int:
+    return time.time_ns() // 1_000
