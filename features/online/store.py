@@ -6,7 +6,8 @@ Every feature is computed from the same definitions as the offline builder:
   sign-up is a ``users`` row, a label a ``labels`` row) and applies the offline row-level
   functions to it (``features.ledger.ledger_rows`` / ``sighting_rows``,
   ``features.profile.profile_rows``, ``features.graph.link_rows``), then stores their output:
-  ledger rows (kept for the longest window, ``aggregates.retention``), running totals of the
+  ledger rows (reads look back over the longest window, ``aggregates.retention``; ``compact``
+  drops older ones), running totals of the
   all-history aggregates (``aggregates.total_update``), first sightings, identifier links and
   components (``features.online.graph``), labels and profiles.
 - ``features(user_id, as_of)`` evaluates every feature of ``features.build.FEATURE_COLUMNS`` for
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -200,6 +200,12 @@ class OnlineStore:
             for r in frame.iter_rows(named=True):
                 self.graph.set_label(r["user_id"], r["label"], to_micros(r["decided_ts"]))
             return
+        if table == "users":  # a second sign-up of an account breaks the users table's key:
+            known = self.db.execute(  # ingest would quarantine it, so it changes nothing here
+                "SELECT 1 FROM profiles WHERE user_id = ?", (frame["user_id"][0],)
+            ).fetchone()
+            if frame.height == 1 and known is not None:
+                return
         rows = frame.lazy()
         plans: dict[str, pl.LazyFrame] = {}
         if table in LEDGER_TABLES:
@@ -247,9 +253,6 @@ class OnlineStore:
             f"VALUES (?, ?, {', '.join('?' * len(LEDGER_COLUMNS))})",
             (r["user_id"], self._seq, *(ts if c == "ts" else r[c] for c in LEDGER_COLUMNS)),
         )
-        self.db.execute(  # rows older than the longest window before this one are never read
-            "DELETE FROM ledger WHERE user_id = ? AND ts < ?", (r["user_id"], ts - RETENTION_US)
-        )
         for spec in TOTALS:
             value = total_update(spec, r)
             if value is None:
@@ -273,6 +276,16 @@ class OnlineStore:
             "ON CONFLICT (user_id, what, value) DO UPDATE SET first_ts = MIN(first_ts, excluded.first_ts)",
             (user_id, what, NULL_VALUE if value is None else value, ts),
         )
+
+    def compact(self, now: datetime | int) -> int:
+        """Delete ledger rows older than the longest window before ``now``: reads at ``now`` or
+        later never look at them. Returns how many were deleted. Ingest keeps every row (reads in
+        the past stay exact for windows); run this now and then to bound the file."""
+        with self.transaction():
+            cur = self.db.execute(
+                "DELETE FROM ledger WHERE ts < ?", (to_micros(now) - RETENTION_US,)
+            )
+        return cur.rowcount
 
     # ------------------------------------------------------------------ reads
     def features(self, user_id: str, as_of: datetime | int) -> Features:
@@ -344,7 +357,3 @@ class OnlineStore:
 
 
 _COUNT_TOTALS = frozenset(s for s in TOTALS if type(s).__name__ == "Count")
-
-
-def now_micros() -> int:
-    return time.time_ns() // 1_000

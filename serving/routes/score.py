@@ -1,4 +1,9 @@
-"""``POST /v1/score``: one marketplace event in, a risk decision for its acting user out."""
+"""``POST /v1/score``: one marketplace event in, a risk decision for its acting user out.
+
+The event is recorded in the online store and the user's features are read just after it, so
+the event itself counts (``serving.online``). ``POST /v1/events`` (``serving.routes.events``,
+recording without a score) is mounted on this router: same ``/v1`` prefix and API key.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from fastapi import APIRouter, Body
 
 from serving.deps import ApiKeyDep, OnlineDep, ScorerDep, StateDep
 from serving.online import Features
+from serving.routes import events
 from serving.schemas import ScoreEvent, ScoreResponse
 
 router = APIRouter(
@@ -37,7 +43,8 @@ def score_event(
     online: OnlineDep,
     state: StateDep,
 ) -> ScoreResponse:
-    """Score the event's acting user on their online features (the event itself included).
+    """Record the event in the online store and score its acting user on their features just
+    after it (the event itself included).
 
     Every decision is appended to the audit log with the event, the reasons, the reason features
     and their values (the evidence), and the model version.
@@ -76,3 +83,6 @@ def score_event(
         }
     )
     return response
+
+
+router.include_router(events.router)

@@ -10,6 +10,7 @@ store is written to a temporary file and renamed over ``path``: a reader never s
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -82,9 +83,7 @@ def backfill(
     """Build the store at ``path`` as of ``as_of`` from ``tables`` (rows strictly before it)."""
     step = progress or (lambda _name: None)
     path = Path(path)
-    tmp = path.with_name(path.name + ".loading")
-    for stale in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
-        stale.unlink(missing_ok=True)
+    tmp = path.with_name(f"{path.name}.loading-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     t = to_micros(as_of)
     past = _before(tables, as_of)
     frames = past.as_dict()

@@ -1,0 +1,84 @@
+"""CLI commands of the online store (mounted by ``scamguard.cli``).
+
+``online-load``: backfill ``<data_dir>/online/store.sqlite`` from the clean tables as of an
+instant (default: midnight after the last event); stop ``scamguard serve`` first, the file is
+replaced. ``online-compact``: drop ledger rows older than the longest window.
+
+Heavy imports happen inside the commands, so mounting costs nothing. Only this module prints.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from scamguard.settings import get_settings
+
+console = Console()
+
+
+def _instant(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    value = datetime.fromisoformat(text)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("online-load")
+    def online_load(
+        as_of: Annotated[
+            str | None,
+            typer.Option(
+                "--as-of",
+                help="Backfill with events strictly before this instant (ISO, UTC); "
+                "default: midnight after the last event.",
+            ),
+        ] = None,
+    ) -> None:
+        """Backfill the online feature store from the clean tables (stop `serve` first)."""
+        from features.online import OnlineStore
+        from serving.online import default_as_of, load_store, store_path
+
+        settings = get_settings()
+        when = _instant(as_of) or default_as_of(settings)
+        started = time.perf_counter()
+        with console.status(f"backfilling the online store as of {when.isoformat()}"):
+            load_store(settings, when).close()
+        elapsed = time.perf_counter() - started
+        store = OnlineStore(store_path(settings))
+        counts = {
+            table: store.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+            for table in ("profiles", "ledger", "sightings", "links", "idents", "comps")
+        }
+        store.close()
+        table = Table(title=f"Online store -> {store_path(settings)}", show_header=False)
+        table.add_column("", style="bold")
+        table.add_column("")
+        table.add_row("as of", when.isoformat())
+        table.add_row("wall time", f"{elapsed:.1f} s")
+        for name, n in counts.items():
+            table.add_row(f"{name} rows", f"{n:,}")
+        console.print(table)
+
+    @app.command("online-compact")
+    def online_compact(
+        now: Annotated[
+            str | None,
+            typer.Option(help="Reads happen at or after this instant (ISO, UTC); default: now."),
+        ] = None,
+    ) -> None:
+        """Drop ledger rows older than the longest feature window before NOW."""
+        from features.online import OnlineStore
+        from serving.online import store_path
+
+        settings = get_settings()
+        store = OnlineStore(store_path(settings))
+        deleted = store.compact(_instant(now) or datetime.now(UTC))
+        store.close()
+        console.print(f"deleted {deleted:,} ledger rows from {store_path(settings)}")
