@@ -29,6 +29,7 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cache
 
 import numpy as np
 import polars as pl
@@ -36,6 +37,7 @@ import polars as pl
 US_PER_SECOND = 1_000_000
 
 
+@cache
 def micros(window: timedelta) -> int:
     """A window in integer microseconds (the online time unit)."""
     return window // timedelta(microseconds=1)
@@ -159,30 +161,43 @@ def total_update(spec: Count | Max, row: dict) -> float | None:
 
 
 # ------------------------------------------------------------------------------- online evaluator
-@dataclass(frozen=True)
+@dataclass
 class UserHistory:
     """One user's online state read for an instant ``as_of`` (integer microseconds).
 
     ``rows``: kind -> ledger rows with ``ts < as_of`` (at least the last ``retention`` of them),
-    each a dict of ``LEDGER_SCHEMA`` columns with ``ts`` in microseconds, sorted by ``ts``.
-    ``sightings``: what -> {value: first_ts}, first sightings strictly before ``as_of``.
-    ``totals``: spec name -> running total of an all-history spec (None: nothing yet).
+    sorted by ``ts``; each a tuple of the ``fields`` columns of ``LEDGER_SCHEMA`` (``ts`` first,
+    in microseconds). ``sightings``: what -> {value: first_ts}, first sightings strictly before
+    ``as_of``. ``totals``: spec name -> running total of an all-history spec (None: nothing yet).
     """
 
     as_of: int
-    rows: dict[str, list[dict]]
-    sightings: dict[str, dict[str, int]]
+    fields: tuple[str, ...]
+    rows: dict[str, list[tuple]]
+    sightings: dict[str, dict[str | None, int]]
     totals: dict[str, float | None]
+    _windows: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.fields[0] != "ts":
+            raise ValueError("ledger rows must start with ts")
+        self.index = {name: i for i, name in enumerate(self.fields)}
+
+    def window(self, kinds: tuple[str, ...], window: timedelta) -> list[tuple]:
+        """Rows of ``kinds`` with ``as_of - window <= ts`` (memoised: specs share windows)."""
+        key = (kinds, window)
+        if key not in self._windows:
+            lo = self.as_of - micros(window)
+            out: list[tuple] = []
+            for kind in kinds:
+                rows = self.rows.get(kind, ())
+                out.extend(rows[bisect_left(rows, lo, key=_ts) :])
+            self._windows[key] = out
+        return self._windows[key]
 
 
-def _in_window(history: UserHistory, kinds: tuple[str, ...], window: timedelta) -> list[dict]:
-    lo = history.as_of - micros(window)
-    out: list[dict] = []
-    for kind in kinds:
-        rows = history.rows.get(kind, [])
-        start = bisect_left(rows, lo, key=lambda r: r["ts"])
-        out.extend(rows[start:])
-    return out
+def _ts(row: tuple) -> int:
+    return row[0]
 
 
 def evaluate_online(spec: Spec, history: UserHistory) -> float | None:
@@ -196,22 +211,27 @@ def evaluate_online(spec: Spec, history: UserHistory) -> float | None:
     if spec.window is None:  # a running total (Count or Max, see running_totals)
         total = history.totals.get(spec.name)
         return (0.0 if total is None else total) if isinstance(spec, Count) else total
-    rows = _in_window(history, spec.kinds, spec.window)
+    rows = history.window(spec.kinds, spec.window)
     if isinstance(spec, Count):
-        return float(len(rows) if spec.where is None else sum(r[spec.where] for r in rows))
+        if spec.where is None:
+            return float(len(rows))
+        i = history.index[spec.where]
+        return float(sum(r[i] for r in rows))
     if isinstance(spec, Share):
-        return sum(r[spec.where] for r in rows) / len(rows) if rows else None
+        i = history.index[spec.where]
+        return sum(r[i] for r in rows) / len(rows) if rows else None
+    i = history.index[spec.column]
     if isinstance(spec, Unique):
-        return float(len({r[spec.column] for r in rows}))
+        return float(len({r[i] for r in rows}))
     if isinstance(spec, Max):
-        values = [r[spec.column] for r in rows if r[spec.column] is not None]
+        values = [r[i] for r in rows if r[i] is not None]
         return max(values) if values else None
     if isinstance(spec, Sum):
-        return math.fsum(r[spec.column] for r in rows if r[spec.column] is not None)
+        return math.fsum(r[i] for r in rows if r[i] is not None)
     if isinstance(spec, CountNew):
         lo = history.as_of - micros(spec.window)
         first = history.sightings.get(spec.what, {})
-        return float(sum(1 for r in rows if first.get(r[spec.column], lo - 1) >= lo))
+        return float(sum(1 for r in rows if first.get(r[i], lo - 1) >= lo))
     raise TypeError(f"unknown spec {spec!r}")
 
 
@@ -233,6 +253,8 @@ def _encode_users(*frames: pl.DataFrame) -> list[pl.DataFrame]:
 
 def _as_enum(column: str, frame: pl.DataFrame) -> pl.Expr:
     """A low-cardinality string column (ledger kind, sighting what) as an Enum of its values."""
+    if isinstance(frame.schema[column], pl.Enum):
+        return pl.col(column)
     return pl.col(column).cast(pl.Enum(frame[column].unique().drop_nulls().sort()))
 
 
@@ -420,15 +442,33 @@ def add_aggregates(
     def block(frame: pl.DataFrame, b: int) -> pl.DataFrame:
         return frame if n_blocks == 1 else frame.filter(pl.col("user_id") % n_blocks == b)
 
-    results = []
+    # each block's values go straight to their spine rows: no concatenation, no sort, one copy
+    columns = {s.name: np.empty(keys.height, dtype=_numpy_dtype(s.dtype)) for s in specs}
     for b in range(n_blocks):
         k_block, l_block, f_block = block(keys, b), block(ledger, b), block(first_seen, b)
         cumulative = _cumulative_block(
             k_block, l_block, f_block, specs, lo=lo, span=span, n_blocks=n_blocks
         )
         joined = _joined_block(k_block, l_block, f_block, specs)
-        results.append(joined.with_columns(pl.Series(n, v) for n, v in cumulative.items()))
-    features = pl.concat(results, how="diagonal_relaxed").sort(_ROW)
+        values = joined.with_columns(pl.Series(n, v) for n, v in cumulative.items()).select(
+            _ROW, *_filled(specs)
+        )
+        rows = values[_ROW].to_numpy()
+        for s in specs:
+            columns[s.name][rows] = values[s.name].to_numpy()  # nulls (floats only) become NaN
+        del cumulative, joined, values
+    features = pl.DataFrame(
+        [pl.Series(s.name, columns.pop(s.name), nan_to_null=True).cast(s.dtype) for s in specs]
+    )
+    return pl.concat([spine, features], how="horizontal")
+
+
+def _numpy_dtype(dtype: pl.DataType) -> np.dtype:
+    return pl.Series([], dtype=dtype).to_numpy().dtype
+
+
+def _filled(specs: Sequence[Spec]) -> list[pl.Expr]:
+    """Each spec's column with its "no rows" value (0, 0.0 or null) and its table dtype."""
     fills = []
     for s in specs:
         expr = pl.col(s.name)
@@ -439,4 +479,4 @@ def add_aggregates(
         elif isinstance(s, Sum):
             expr = expr.fill_null(0.0)
         fills.append(expr.cast(s.dtype))
-    return pl.concat([spine, features.select(fills)], how="horizontal")
+    return fills

@@ -83,25 +83,47 @@ def build_features(
     (``features.aggregates.add_aggregates``), profile and graph features by their own families.
     """
     frames = tables.as_dict()
-    spine_df = spine.collect().with_row_index("_spine_row")
-    keys = spine_df.select("_spine_row", "user_id", "as_of")
-    ledger = build_ledger(frames).collect(engine="streaming")
-    first_seen = first_sightings(frames).collect(engine="streaming")
-    activity = add_aggregates(keys, ledger=ledger, first_seen=first_seen, specs=ACTIVITY_FEATURES)
-    del ledger, first_seen
-    links = identifier_links(users=tables.users, logins=tables.logins, payments=tables.payments)
-    features = (
-        keys.lazy()
-        .pipe(add_profile_features, users=tables.users)
-        .pipe(add_graph_features, links=links, labels=tables.labels, hub_limit=hub_limit)
-        .join(activity.lazy().drop("user_id", "as_of"), on="_spine_row", how="left")
-        .collect()
-        .sort("_spine_row")
+    spine_df = spine.collect()
+    keys = spine_df.select("user_id", "as_of").with_row_index("_spine_row")
+    # sightings and links read only the first time of each (user, device, ip, country) of the
+    # successful logins: reduce the logins once, then derive both from the few rows left
+    seen = first_logins(tables.logins).collect(engine="streaming").lazy()
+    activity = add_aggregates(  # the ledger is built here and dropped inside once encoded
+        keys,
+        ledger=build_ledger(frames).collect(engine="streaming"),
+        first_seen=first_sightings({**frames, "logins": seen}).collect(engine="streaming"),
+        specs=ACTIVITY_FEATURES,
     )
+    links = identifier_links(users=tables.users, logins=seen, payments=tables.payments)
+    in_order = pl.col("_spine_row")
+    profile = keys.lazy().pipe(add_profile_features, users=tables.users).sort(in_order).collect()
+    graph = (
+        keys.lazy()
+        .pipe(add_graph_features, links=links, labels=tables.labels, hub_limit=hub_limit)
+        .sort(in_order)
+        .collect()
+    )
+    # every part is in spine order: put the columns side by side (no join, no copy)
+    parts = pl.concat(
+        [
+            spine_df,
+            profile.drop(keys.columns),
+            activity.drop(keys.columns),
+            graph.drop(keys.columns),
+        ],
+        how="horizontal",
+    )
+    return parts.select(*spine_df.columns, *FEATURE_COLUMNS).lazy()
+
+
+def first_logins(logins: pl.LazyFrame) -> pl.LazyFrame:
+    """Successful logins reduced to the first one per (user, device, IP, country): the same
+    first sightings and identifier links as all of them, from far fewer rows."""
     return (
-        spine_df.join(features.select("_spine_row", *FEATURE_COLUMNS), on="_spine_row", how="left")
-        .drop("_spine_row")
-        .lazy()
+        logins.filter(pl.col("success"))
+        .group_by("user_id", "device_id", "ip", "country")
+        .agg(pl.col("ts").min(), pl.col("login_id").first())
+        .with_columns(pl.lit(True).alias("success"))
     )
 
 
@@ -206,11 +228,11 @@ def assign_split(
 def build_training_table(tables: Tables, as_of_times: list[datetime] | None = None) -> pl.DataFrame:
     """The training table of features/catalog.py: weekly snapshots, features, target, split."""
     times = as_of_times or snapshot_times(tables)
-    spine = attach_target(active_spine(tables, times), tables.labels)
+    # sorted first: features keep the spine's order, so the table needs no sort (and no copy)
+    spine = attach_target(active_spine(tables, times), tables.labels).sort("as_of", "user_id")
     table = build_features(spine, tables).collect()
     key = ["user_id", "as_of", "label", "typology"]
-    table = table.select(*key, *[c for c in table.columns if c not in key]).sort("as_of", "user_id")
-    return assign_split(table)
+    return assign_split(table.select(*key, *[c for c in table.columns if c not in key]))
 
 
 def build_scoring_table(tables: Tables, as_of: datetime) -> pl.DataFrame:

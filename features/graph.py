@@ -37,7 +37,7 @@ GRAPH_FEATURES = (
 
 
 @cache
-def _link_plan(table: str) -> tuple[pl.Expr | None, tuple[pl.Expr, ...]]:
+def link_plan(table: str) -> tuple[pl.Expr | None, tuple[pl.Expr, ...]]:
     """(row filter or None, columns with ``kind`` / ``ident`` as lists to explode)."""
     if table == "users":
         return None, (
@@ -75,7 +75,7 @@ def link_rows(table: str, frame: Frame) -> Frame:
     instrument, owned by the payer of a charge or chargeback and by the payee of a payout or refund.
     Other tables link nothing.
     """
-    keep, columns = _link_plan(table)
+    keep, columns = link_plan(table)
     if not columns:
         return frame.select(
             pl.lit(None, dtype=pl.String).alias("user_id"),

@@ -54,7 +54,7 @@ LEDGER_SCHEMA = pl.Schema(
     {
         "user_id": pl.String(),
         "ts": TS,
-        "kind": pl.String(),
+        "kind": pl.Enum(LEDGER_KINDS),
         "counterparty": pl.String(),
         "amount": pl.Float64(),
         "instrument": pl.String(),
@@ -92,7 +92,7 @@ def _ledger(
 
 
 @cache
-def _ledger_plan(table: str) -> tuple[tuple[pl.Expr, ...], pl.Expr | None]:
+def ledger_plan(table: str) -> tuple[tuple[pl.Expr, ...], pl.Expr | None]:
     """(ledger columns without text indicators, the event's text or None) for one raw table."""
     if table == "messages":
         return _ledger(
@@ -136,14 +136,14 @@ def _ledger_plan(table: str) -> tuple[tuple[pl.Expr, ...], pl.Expr | None]:
 
 
 @cache
-def _indicator_exprs() -> tuple[tuple[pl.Expr, ...], tuple[pl.Expr, ...]]:
+def indicator_exprs() -> tuple[tuple[pl.Expr, ...], tuple[pl.Expr, ...]]:
     return tuple(text_flags(pl.col("_text"))), tuple(derived_indicators())
 
 
 def _with_indicators(rows: Frame) -> Frame:
     """``rows`` plus the text indicators of column ``_text``: the regex flags, then the derived
     ones (each regex runs once per text)."""
-    flags, derived = _indicator_exprs()
+    flags, derived = indicator_exprs()
     return rows.with_columns(flags).with_columns(derived)
 
 
@@ -157,7 +157,7 @@ def ledger_rows(table: str, frame: Frame, *, dedupe_text: bool = True) -> Frame:
     if table not in LEDGER_TABLES:
         empty = pl.DataFrame(schema=LEDGER_SCHEMA)
         return empty.lazy() if isinstance(frame, pl.LazyFrame) else empty  # type: ignore[return-value]
-    columns, text = _ledger_plan(table)
+    columns, text = ledger_plan(table)
     if text is None:
         rows = frame.select(*columns, *_NO_TEXT)
     elif not dedupe_text:
@@ -175,7 +175,7 @@ def ledger_rows(table: str, frame: Frame, *, dedupe_text: bool = True) -> Frame:
 
 
 @cache
-def _sighting_plan(table: str) -> tuple[pl.Expr | None, tuple[pl.Expr, ...]]:
+def sighting_plan(table: str) -> tuple[pl.Expr | None, tuple[pl.Expr, ...]]:
     """(row filter or None, columns with ``what`` / ``value`` as lists to explode)."""
 
     def of(user: str, ts: str, whats: list[str], values: list[str]) -> tuple[pl.Expr, ...]:
@@ -213,7 +213,7 @@ def _sighting_plan(table: str) -> tuple[pl.Expr | None, tuple[pl.Expr, ...]]:
 
 def sighting_rows(table: str, frame: Frame) -> Frame:
     """Identifier sightings of one raw table (see the module docstring)."""
-    keep, columns = _sighting_plan(table)
+    keep, columns = sighting_plan(table)
     if not columns:
         return frame.select(
             _NULL_STR.alias("user_id"),

@@ -45,11 +45,11 @@ SECONDS_PER_DAY = 86_400
 
 def profile_rows(users: Frame) -> Frame:
     """``user_id, signup_ts, profile_text`` and the static profile features of each users row."""
-    return users.select(*_profile_exprs())
+    return users.select(*profile_exprs())
 
 
 @cache
-def _profile_exprs() -> tuple[pl.Expr, ...]:
+def profile_exprs() -> tuple[pl.Expr, ...]:
     return (
         pl.col("user_id"),
         pl.col("signup_ts"),

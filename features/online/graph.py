@@ -163,36 +163,35 @@ class ComponentIndex:
             "WHERE l.user_id = ? AND l.first_ts < ?",
             (user_id, as_of),
         ).fetchall()
-        by_kind: dict[str, set[str]] = {k: set() for k in LINK_KINDS}
+        kinds: dict[int, str] = {}
         for ident_id, kind, n_users in mine:
-            if n_users > self.hub_limit:  # a hub now; was it one at as_of?
+            if n_users > self.hub_limit:  # a hub now (all links ingested); was it one at as_of?
                 (n_then,) = db.execute(
                     "SELECT COUNT(*) FROM links WHERE ident_id = ? AND first_ts < ?",
                     (ident_id, as_of),
                 ).fetchone()
                 if n_then > self.hub_limit:
                     continue
-            others = db.execute(
-                "SELECT user_id FROM links WHERE ident_id = ? AND first_ts < ?",
-                (ident_id, as_of),
-            ).fetchall()
-            by_kind[kind].update(u for (u,) in others)
+            kinds[ident_id] = kind
+        by_kind: dict[str, set[str]] = {k: set() for k in LINK_KINDS}
+        bad: set[str] = set()
+        if kinds:
+            marks = ",".join("?" * len(kinds))
+            for ident_id, other, label, decided in db.execute(
+                "SELECT o.ident_id, o.user_id, n.label, n.decided_ts FROM links o "
+                "LEFT JOIN nodes n USING (user_id) "
+                f"WHERE o.ident_id IN ({marks}) AND o.first_ts < ?",
+                (*kinds, as_of),
+            ):
+                if other == user_id:
+                    continue
+                by_kind[kinds[ident_id]].add(other)
+                if decided is not None and decided < as_of and is_scam(label):
+                    bad.add(other)
         linked: set[str] = set().union(*by_kind.values())
-        linked.discard(user_id)
-        bad = 0
-        if linked:
-            ids = list(linked)
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                rows = db.execute(
-                    f"SELECT label FROM nodes WHERE user_id IN ({marks}) AND decided_ts < ?",
-                    (*chunk, as_of),
-                ).fetchall()
-                bad += sum(is_scam(label) for (label,) in rows)
-        out = {f"shared_{k}_users": float(len(v - {user_id})) for k, v in by_kind.items()}
+        out = {f"shared_{k}_users": float(len(v)) for k, v in by_kind.items()}
         out["linked_users"] = float(len(linked))
-        out["known_bad_neighbors"] = float(bad)
+        out["known_bad_neighbors"] = float(len(bad))
         return out
 
     def component(self, user_id: str) -> dict[str, float]:

@@ -3,9 +3,10 @@
 Every feature is computed from the same definitions as the offline builder:
 
 - ``ingest(table, row)`` takes one raw row in the contract schema of ``scamguard.schema`` (a
-  sign-up is a ``users`` row, a label a ``labels`` row) and applies the offline row-level
-  functions to it (``features.ledger.ledger_rows`` / ``sighting_rows``,
-  ``features.profile.profile_rows``, ``features.graph.link_rows``), then stores their output:
+  sign-up is a ``users`` row, a label a ``labels`` row) and evaluates the offline row-level
+  definitions on it (the expressions behind ``features.ledger.ledger_rows`` / ``sighting_rows``,
+  ``features.profile.profile_rows``, ``features.graph.link_rows``, in one Polars query), then
+  stores their output:
   ledger rows (reads look back over the longest window, ``aggregates.retention``; ``compact``
   drops older ones), running totals of the
   all-history aggregates (``aggregates.total_update``), first sightings, identifier links and
@@ -32,6 +33,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from pathlib import Path
 
 import polars as pl
@@ -45,19 +47,17 @@ from features.aggregates import (
     total_update,
 )
 from features.build import ACTIVITY_FEATURES, FEATURE_COLUMNS
-from features.graph import GRAPH_FEATURES, HUB_LIMIT, LINK_TABLES, link_rows
+from features.graph import GRAPH_FEATURES, HUB_LIMIT, LINK_TABLES, link_plan
 from features.ledger import (
     LEDGER_SCHEMA,
     LEDGER_TABLES,
     SIGHTING_TABLES,
-    ledger_rows,
-    sighting_rows,
+    indicator_exprs,
+    ledger_plan,
+    sighting_plan,
 )
-from features.profile import (
-    STATIC_PROFILE_FEATURES,
-    account_age_days,
-    profile_rows,
-)
+from features.profile import STATIC_PROFILE_FEATURES, account_age_days, profile_exprs
+from features.text import TEXT_INDICATORS, text_flags
 from scamguard.schema import TABLES
 
 from .graph import GRAPH_SCHEMA, ComponentIndex
@@ -103,7 +103,6 @@ CREATE TABLE IF NOT EXISTS sightings (
 TOTALS = running_totals(ACTIVITY_FEATURES)
 RETENTION_US = micros(retention(ACTIVITY_FEATURES))
 Features = dict[str, float | None]
-_NO_OPTIMIZATION = pl.QueryOptFlags.none()
 
 
 def to_micros(value: datetime | int) -> int:
@@ -191,59 +190,40 @@ class OnlineStore:
     # ------------------------------------------------------------------ writes
     def ingest(self, table: str, row: Mapping[str, object]) -> None:
         """Apply one raw row of ``table`` (contract schema; timestamps as UTC datetimes)."""
+        if table not in TABLES:
+            raise ValueError(f"unknown table {table!r}")
         frame = pl.DataFrame([dict(row)], schema=TABLES[table].schema, orient="row")
         with self.transaction():
-            self._ingest_frame(table, frame)
-
-    def _ingest_frame(self, table: str, frame: pl.DataFrame) -> None:
-        if table == "labels":
-            for r in frame.iter_rows(named=True):
+            if table == "labels":
+                r = frame.row(0, named=True)
                 self.graph.set_label(r["user_id"], r["label"], to_micros(r["decided_ts"]))
-            return
-        if table == "users":  # a second sign-up of an account breaks the users table's key:
-            known = self.db.execute(  # ingest would quarantine it, so it changes nothing here
-                "SELECT 1 FROM profiles WHERE user_id = ?", (frame["user_id"][0],)
-            ).fetchone()
-            if frame.height == 1 and known is not None:
                 return
-        rows = frame.lazy()
-        plans: dict[str, pl.LazyFrame] = {}
-        if table in LEDGER_TABLES:
-            plans["ledger"] = ledger_rows(table, rows, dedupe_text=False)
-        if table in SIGHTING_TABLES:
-            plans["sightings"] = sighting_rows(table, rows)
-        if table in LINK_TABLES:
-            plans["links"] = link_rows(table, rows)
-        if table == "users":
-            plans["profiles"] = profile_rows(rows)
-        # one small query each; the optimizer costs more than it saves on a one-row frame
-        done = {name: plan.collect(optimizations=_NO_OPTIMIZATION) for name, plan in plans.items()}
-        if "profiles" in done:
-            self._put_profiles(done["profiles"])
-        for r in done["ledger"].iter_rows(named=True) if "ledger" in done else ():
-            self._put_ledger_row(r)
-        for r in done["sightings"].iter_rows(named=True) if "sightings" in done else ():
-            self._put_sighting(r["user_id"], r["what"], r["value"], to_micros(r["ts"]))
-        for r in done["links"].iter_rows(named=True) if "links" in done else ():
-            self.graph.add_link(r["user_id"], r["kind"], r["ident"], to_micros(r["ts"]))
+            if table == "users" and self._has_profile(frame["user_id"][0]):
+                return  # a second sign-up breaks the users key: ingest would quarantine it
+            mapped = _map_one(table, frame)
+            if mapped.profile is not None:
+                self._put_profile(mapped.profile)
+            if mapped.ledger is not None:
+                self._put_ledger_row(mapped.ledger)
+            for user_id, what, value, ts in mapped.sightings:
+                self._put_sighting(user_id, what, value, to_micros(ts))
+            for user_id, kind, ident, ts in mapped.links:
+                self.graph.add_link(user_id, kind, ident, to_micros(ts))
 
-    def _put_profiles(self, profiles: pl.DataFrame) -> None:
+    def _has_profile(self, user_id: str) -> bool:
+        row = self.db.execute("SELECT 1 FROM profiles WHERE user_id = ?", (user_id,)).fetchone()
+        return row is not None
+
+    def _put_profile(self, r: dict) -> None:
         cols = ("user_id", "signup_ts", "profile_text", *STATIC_PROFILE_FEATURES)
-        for r in profiles.iter_rows(named=True):
-            new = (
-                self.db.execute(
-                    "SELECT 1 FROM profiles WHERE user_id = ?", (r["user_id"],)
-                ).fetchone()
-                is None
-            )
-            values = [r[c] for c in cols]
-            values[1] = to_micros(r["signup_ts"])
-            self.db.execute(
-                f"INSERT OR REPLACE INTO profiles ({', '.join(cols)}) "
-                f"VALUES ({', '.join('?' * len(cols))})",
-                values,
-            )
-            self._users += int(new)
+        values = [r[c] for c in cols]
+        values[1] = to_micros(r["signup_ts"])
+        self.db.execute(
+            f"INSERT OR REPLACE INTO profiles ({', '.join(cols)}) "
+            f"VALUES ({', '.join('?' * len(cols))})",
+            values,
+        )
+        self._users += 1
 
     def _put_ledger_row(self, r: dict) -> None:
         ts = to_micros(r["ts"])
@@ -337,14 +317,14 @@ class OnlineStore:
         return out
 
     def _history(self, user_id: str, t: int) -> UserHistory:
-        rows: dict[str, list[dict]] = {}
+        rows: dict[str, list[tuple]] = {}
         for values in self.db.execute(
             f"SELECT kind, {', '.join(_ROW_FIELDS)} FROM ledger "
             "WHERE user_id = ? AND ts >= ? AND ts < ? ORDER BY ts",
             (user_id, t - RETENTION_US, t),
         ):
-            rows.setdefault(values[0], []).append(dict(zip(_ROW_FIELDS, values[1:], strict=True)))
-        sightings: dict[str, dict[str, int]] = {}
+            rows.setdefault(values[0], []).append(values[1:])
+        sightings: dict[str, dict[str | None, int]] = {}
         for what, value, first_ts in self.db.execute(
             "SELECT what, value, first_ts FROM sightings WHERE user_id = ? AND first_ts < ?",
             (user_id, t),
@@ -353,7 +333,77 @@ class OnlineStore:
         totals = dict(
             self.db.execute("SELECT name, value FROM totals WHERE user_id = ?", (user_id,))
         )
-        return UserHistory(as_of=t, rows=rows, sightings=sightings, totals=totals)
+        return UserHistory(
+            as_of=t, fields=_ROW_FIELDS, rows=rows, sightings=sightings, totals=totals
+        )
 
 
 _COUNT_TOTALS = frozenset(s for s in TOTALS if type(s).__name__ == "Count")
+
+
+@dataclass(frozen=True)
+class _Mapped:
+    """What one raw row becomes: at most one ledger row and one profile, and its sightings and
+    links (``(user_id, what, value, ts)`` / ``(user_id, kind, ident, ts)``)."""
+
+    ledger: dict | None
+    profile: dict | None
+    sightings: list[tuple]
+    links: list[tuple]
+
+
+def _map_one(table: str, frame: pl.DataFrame) -> _Mapped:
+    """Evaluate the row-level definitions (``ledger_plan``, ``sighting_plan``, ``link_plan``,
+    ``profile_exprs``: the offline expressions) on a one-row frame in one Polars query.
+
+    Offline, each is its own select / filter / explode over a whole table; here filters become
+    boolean columns and list columns are unpacked in Python: one select instead of four queries.
+    """
+    exprs: list[pl.Expr] = []
+    text = None
+    if table in LEDGER_TABLES:
+        columns, text = ledger_plan(table)
+        exprs += columns
+        exprs += _text_flags_of(table) if text is not None else _NO_TEXT_EXPRS
+    for prefix, plan, tables in (
+        ("s.", sighting_plan, SIGHTING_TABLES),
+        ("k.", link_plan, LINK_TABLES),
+    ):
+        if table in tables:
+            keep, columns = plan(table)
+            exprs += [c.name.prefix(prefix) for c in columns]
+            exprs.append((pl.lit(True) if keep is None else keep).alias(f"{prefix}keep"))
+    if table == "users":
+        exprs += [e.name.prefix("p.") for e in profile_exprs()]
+    out = frame.select(exprs)  # eager: on one row, far cheaper than planning a lazy query
+    if text is not None:
+        out = out.with_columns(indicator_exprs()[1])  # the derived indicators, from the flags
+    r = out.row(0, named=True)
+    ledger = None
+    if table in LEDGER_TABLES and r["kind"] is not None:
+        ledger = {c: r[c] for c in LEDGER_SCHEMA.names()}
+    sightings: list[tuple] = []
+    if r.get("s.keep"):
+        sightings = [
+            (r["s.user_id"], what, value, r["s.ts"])
+            for what, value in zip(r["s.what"], r["s.value"], strict=True)
+        ]
+    links: list[tuple] = []
+    if r.get("k.keep"):
+        links = [
+            (r["k.user_id"], kind, ident, r["k.ts"])
+            for kind, ident in zip(r["k.kind"], r["k.ident"], strict=True)
+        ]
+    profile = {k[2:]: v for k, v in r.items() if k.startswith("p.")} if table == "users" else None
+    return _Mapped(ledger, profile, sightings, links)
+
+
+_NO_TEXT_EXPRS = [pl.lit(0, dtype=pl.Int8).alias(name) for name in TEXT_INDICATORS]
+
+
+@cache
+def _text_flags_of(table: str) -> list[pl.Expr]:
+    """``features.text.text_flags`` of the table's text expression (``ledger_plan``)."""
+    text = ledger_plan(table)[1]
+    assert text is not None
+    return text_flags(text)
