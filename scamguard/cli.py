@@ -301,7 +301,7 @@ def demo(
 
 # Stage modules that add their own commands: each has ``register(app: typer.Typer) -> None`` and
 # imports its heavy dependencies inside the command functions, so mounting them costs nothing.
-_STAGE_MODULES: tuple[str, ...] = ("models.text_cli", "features.online.cli")
+_STAGE_MODULES: tuple[str, ...] = ("models.text_cli", "features.online.cli", "agent.cli")
 
 
 def _mount_stage_commands() -> None:

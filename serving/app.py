@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from scamguard.settings import Settings
 from serving.deps import ServingState
 from serving.metrics import MetricsMiddleware, ServingMetrics
-from serving.routes import health, metrics, score
+from serving.routes import health, investigate, metrics, score
 
 MAX_BODY_BYTES = (
     256 * 1024
@@ -45,5 +45,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(score.router)
+    app.include_router(investigate.router)
     app.add_middleware(MetricsMiddleware, metrics=app.state.serving.metrics)
     return app

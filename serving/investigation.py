@@ -24,6 +24,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from agent.trail import investigate_with_agent, render_agent_trail
 from features.build import Tables, build_features
 from features.catalog import describe_feature
 from features.graph import HUB_LIMIT, identifier_links
@@ -219,6 +220,8 @@ def investigate_user(settings: Settings, user_id: str) -> dict:
         .to_dicts(),
         "reports_received_total": reports.height,
         "labels": labels.select("label", "decided_ts", "first_bad_ts").to_dicts(),
+        # the investigation agent's evidence trail, decision and similar past cases
+        "agent": investigate_with_agent(settings, user_id, tables=tables),
     }
     return _jsonable(report)
 
@@ -335,3 +338,4 @@ def render_investigation(report: dict, console: Console) -> None:
             "no reports",
         )
     )
+    render_agent_trail(report.get("agent"), console)

@@ -1,0 +1,266 @@
+"""``scamguard agent-train`` and ``scamguard agent-eval`` (mounted by ``scamguard.cli``).
+
+Heavy imports happen inside the commands, so mounting costs nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from scamguard.settings import get_settings
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _progress(target: Console) -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=target,
+        transient=False,
+    )
+
+
+def _parse_group_costs(items: list[str] | None) -> dict[str, float] | None:
+    if not items:
+        return None
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"expected GROUP=COST, got {item!r}")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise typer.BadParameter(f"cost of {name!r} is not a number: {value!r}") from None
+    return out
+
+
+def agent_train(
+    table: Annotated[
+        Path | None,
+        typer.Option(
+            help="Feature table; default features/training_text.parquet if present, else training.parquet."
+        ),
+    ] = None,
+    iterations: Annotated[int, typer.Option(help="Expert-iteration rounds.")] = 6,
+    episodes: Annotated[int, typer.Option(help="Self-play episodes per round.")] = 400,
+    simulations: Annotated[int, typer.Option(help="Search simulations per step.")] = 32,
+    valid_cases: Annotated[
+        int, typer.Option(help="Validation cases per round (stratified).")
+    ] = 500,
+    missed_scam: Annotated[float, typer.Option(help="Cost of allowing a scam.")] = 500.0,
+    wrongful_block: Annotated[float, typer.Option(help="Cost of blocking a good user.")] = 100.0,
+    escalate: Annotated[float, typer.Option(help="Cost of an escalation to a human.")] = 10.0,
+    group_cost: Annotated[
+        list[str] | None,
+        typer.Option("--group-cost", help="Evidence cost override GROUP=COST, repeatable."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for everything (same seed, same agent).")] = 0,
+) -> object:
+    """Train the investigation agent: masked belief, tuned baselines, MCTS network by expert iteration."""
+    import torch
+
+    from agent.env import DecisionCosts
+    from agent.expert import ExpertIterationConfig
+    from agent.train import AgentTrainConfig, load_labels, load_training_table, train_agent
+
+    torch.set_num_threads(1)  # tiny batches: threads only add overhead on a shared CPU
+    settings = get_settings()
+    try:
+        frame, path = load_training_table(settings, table)
+    except FileNotFoundError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    defaults = AgentTrainConfig()
+    config = AgentTrainConfig(
+        costs=DecisionCosts(
+            missed_scam=missed_scam, wrongful_block=wrongful_block, escalate=escalate
+        ),
+        group_costs=_parse_group_costs(group_cost),
+        search={**defaults.search, "num_simulations": simulations},
+        expert=ExpertIterationConfig(
+            iterations=iterations, episodes=episodes, valid_cases=valid_cases, seed=seed
+        ),
+        seed=seed,
+    )
+    with _progress(console) as progress:
+        stage = progress.add_task("preparing", total=None)
+        bars: dict[str, int] = {}
+
+        def on_stage(name: str) -> None:
+            progress.update(stage, description=name)
+
+        def on_case(kind: str) -> None:
+            if kind not in bars:
+                total = config.expert.episodes if kind == "self-play" else valid_cases
+                bars[kind] = progress.add_task(kind, total=total)
+            progress.advance(bars[kind])
+
+        def on_iteration(result) -> None:  # type: ignore[no-untyped-def]
+            progress.update(
+                stage,
+                description=(
+                    f"expert iteration {result.iteration}/{config.expert.iterations}: "
+                    f"valid cost {result.valid_mean_total_cost:.3f}"
+                ),
+            )
+            for task in bars.values():
+                progress.reset(task)
+
+        result = train_agent(
+            frame,
+            settings=settings,
+            labels=load_labels(settings),
+            config=config,
+            table_path=str(path),
+            on_stage=on_stage,
+            on_case=on_case,
+            on_iteration=on_iteration,
+        )
+    curve = Table(title="Learning curve (validation, stratified sample)", title_justify="left")
+    for column in (
+        "iteration",
+        "valid cost",
+        "valid evidence",
+        "valid recall",
+        "self-play cost",
+        "policy loss",
+        "value loss",
+    ):
+        curve.add_column(column, justify="right")
+    for r in result.curve:
+        curve.add_row(
+            str(r.iteration),
+            f"{r.valid_mean_total_cost:.3f}",
+            f"{r.valid_mean_evidence_cost:.3f}",
+            f"{r.valid_scam_recall:.3f}",
+            "" if r.selfplay_mean_total_cost is None else f"{r.selfplay_mean_total_cost:.3f}",
+            "" if r.policy_loss is None else f"{r.policy_loss:.3f}",
+            "" if r.value_loss is None else f"{r.value_loss:.5f}",
+        )
+    console.print(curve)
+    summary = Table(
+        title=f"Investigation agent (table {path.name})", show_header=False, title_justify="left"
+    )
+    summary.add_column("", style="bold")
+    summary.add_column("")
+    for key, value in result.summary_rows():
+        summary.add_row(key, value)
+    console.print(summary)
+    return result
+
+
+EVAL_COLUMNS = (
+    ("policy", "policy", "{}"),
+    ("mean_total_cost", "mean total cost", "{:.3f}"),
+    ("mean_evidence_cost", "mean evidence cost", "{:.3f}"),
+    ("mean_decision_loss", "mean decision loss", "{:.3f}"),
+    ("scam_recall", "scam recall (block/escalate)", "{:.3f}"),
+    ("benign_block_rate", "benign block rate", "{:.4f}"),
+    ("escalation_rate", "escalation rate", "{:.4f}"),
+    ("p50_latency_ms", "p50 latency ms", "{:.1f}"),
+    ("p99_latency_ms", "p99 latency ms", "{:.1f}"),
+)
+
+
+def agent_eval(
+    cases: Annotated[
+        int, typer.Option(help="Held-out cases: every scam (up to half) plus benign.")
+    ] = 4000,
+    split: Annotated[str, typer.Option(help="Split to evaluate on.")] = "test",
+    seed: Annotated[int, typer.Option(help="Seed of the case sample.")] = 0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON list, one object per policy.")
+    ] = False,
+) -> object:
+    """Every policy side by side on the same held-out cases (the test split by default)."""
+    import os
+
+    import polars as pl
+    import torch
+
+    from agent.bundle import AgentBundle, bundle_dir
+    from agent.evaluate import REPORT_KEYS, evaluate_agent
+
+    torch.set_num_threads(1)
+    settings = get_settings()
+    try:
+        bundle = AgentBundle.load(bundle_dir(settings.data_dir))
+    except FileNotFoundError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    table_path = Path(bundle.info.get("table") or settings.features_dir / "training.parquet")
+    if not table_path.exists():
+        err.print(
+            f"[red]the agent's table {table_path} is gone: run `scamguard agent-train` again[/]"
+        )
+        raise typer.Exit(1)
+    out = err if as_json else console
+    with _progress(out) as progress:
+        task = progress.add_task("loading", total=None)
+
+        def on_policy(name: str, n: int) -> None:
+            progress.update(task, description=name, total=n, completed=0)
+
+        evaluation = evaluate_agent(
+            bundle,
+            pl.read_parquet(table_path),
+            split=split,
+            cases=cases,
+            seed=seed,
+            on_policy=on_policy,
+            on_case=lambda: progress.advance(task),
+        )
+    reports = [r.as_dict() for r in evaluation.reports]
+    if as_json:
+        sys.stdout.write(
+            json.dumps([{k: r[k] for k in REPORT_KEYS} for r in reports], indent=2) + "\n"
+        )
+        return evaluation
+    s = evaluation.sample
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    table = Table(
+        title=(
+            f"Agent evaluation on {s.rows.size:,} {split} cases ({s.scams} scams, {s.benign:,} benign "
+            f"weighted to the split's {s.split_size:,}); CPU load {load:.1f} on {os.cpu_count()} cores"
+        ),
+        title_justify="left",
+    )
+    for _, header, _ in EVAL_COLUMNS:
+        table.add_column(header, justify="left" if header == "policy" else "right")
+    for r in reports:
+        table.add_row(*[fmt.format(r[key]) for key, _, fmt in EVAL_COLUMNS])
+    console.print(table)
+    diffs = Table(
+        title="Paired difference in mean total cost (95% bootstrap)", title_justify="left"
+    )
+    for column in ("comparison", "difference", "interval"):
+        diffs.add_column(column)
+    for name, (d, lo, hi) in evaluation.versus.items():
+        diffs.add_row(name, f"{d:+.3f}", f"[{lo:+.3f}, {hi:+.3f}]")
+    console.print(diffs)
+    console.print(
+        f"Hindsight lower bound on the expected mean total cost (evidence chosen knowing the case's "
+        f"values; not a policy): {evaluation.hindsight_bound:.3f}",
+        soft_wrap=True,
+    )
+    return evaluation
+
+
+def register(app: typer.Typer) -> None:
+    """Mount the agent's commands on the root app."""
+    app.command("agent-train")(agent_train)
+    app.command("agent-eval")(agent_eval)

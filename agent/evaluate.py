@@ -1,0 +1,256 @@
+"""Policies side by side on the same held-out cases: costs, recall, block and escalation rates, latency.
+
+Scams are rare (under 1% of case-weeks), so a plain random sample of a few thousand cases holds a
+handful of them. :func:`stratified_cases` keeps every scam case (up to a cap) and a random sample
+of benign ones, with weights ``class size / class sample size``; every mean below is weighted by
+them, i.e. an unbiased estimate of the mean over the whole split. Rates within a class (scam recall,
+benign block rate) need no weights.
+
+The comparison is paired (every policy plays the same cases), and :func:`paired_difference` gives a
+bootstrap interval of the difference in mean total cost between two policies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import polars as pl
+
+from agent.env import InvestigationEnv
+from agent.episode import Episode, Policy, run_episode
+
+if TYPE_CHECKING:
+    from agent.belief import MaskedBelief
+    from agent.bundle import AgentBundle
+    from agent.env import DecisionCosts
+    from agent.groups import GroupLayout
+
+REPORT_KEYS: tuple[str, ...] = (
+    "policy",
+    "mean_total_cost",
+    "mean_evidence_cost",
+    "mean_decision_loss",
+    "scam_recall",
+    "benign_block_rate",
+    "escalation_rate",
+    "p50_latency_ms",
+    "p99_latency_ms",
+)
+
+
+@dataclass(frozen=True)
+class CaseSample:
+    """Rows of a split to play (``rows`` [n]) and their weights [n] (see the module docstring)."""
+
+    rows: np.ndarray
+    weights: np.ndarray
+    scams: int
+    benign: int
+    split_size: int
+
+
+def stratified_cases(
+    labels: np.ndarray, n: int, *, seed: int = 0, max_scams: int | None = None
+) -> CaseSample:
+    """Every scam row (at most ``max_scams``, default ``n // 2``) plus random benign rows, ``n`` in all.
+
+    With ``n`` >= the split size, every row with weight 1.
+    """
+    y = np.asarray(labels).astype(np.int8)
+    if n >= y.size:
+        rows = np.arange(y.size)
+        return CaseSample(rows, np.ones(y.size), int(y.sum()), int((y == 0).sum()), y.size)
+    rng = np.random.default_rng(seed)
+    scam, benign = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    cap = n // 2 if max_scams is None else max_scams
+    take_s = rng.permutation(scam)[: min(cap, scam.size)]
+    take_b = rng.permutation(benign)[: min(n - take_s.size, benign.size)]
+    rows = np.sort(np.concatenate([take_s, take_b]))
+    w_s = scam.size / max(take_s.size, 1)
+    w_b = benign.size / max(take_b.size, 1)
+    weights = np.where(y[rows] == 1, w_s, w_b)
+    return CaseSample(rows, weights, int(take_s.size), int(take_b.size), y.size)
+
+
+@dataclass(frozen=True)
+class PolicyReport:
+    policy: str
+    mean_total_cost: float
+    mean_evidence_cost: float
+    mean_decision_loss: float
+    scam_recall: float  # share of scam cases blocked or escalated
+    benign_block_rate: float  # share of benign cases blocked
+    escalation_rate: float  # weighted share of all cases escalated
+    p50_latency_ms: float
+    p99_latency_ms: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def summarise(name: str, episodes: list[Episode], weights: np.ndarray) -> PolicyReport:
+    """The report of ``episodes`` [n] weighted by ``weights`` [n]."""
+    w = np.asarray(weights, dtype=np.float64)
+    total = np.asarray([e.total_cost for e in episodes])
+    evidence = np.asarray([e.evidence_cost for e in episodes])
+    loss = np.asarray([e.decision_loss for e in episodes])
+    decision = np.asarray([e.decision for e in episodes])
+    y = np.asarray([e.label for e in episodes]).astype(bool)
+    ms = np.asarray([e.seconds for e in episodes]) * 1000.0
+
+    def rate(sel: np.ndarray, hit: np.ndarray) -> float:
+        return float(hit[sel].mean()) if sel.any() else float("nan")
+
+    return PolicyReport(
+        policy=name,
+        mean_total_cost=float(np.average(total, weights=w)),
+        mean_evidence_cost=float(np.average(evidence, weights=w)),
+        mean_decision_loss=float(np.average(loss, weights=w)),
+        scam_recall=rate(y, decision != "allow"),
+        benign_block_rate=rate(~y, decision == "block"),
+        escalation_rate=float(np.average(decision == "escalate", weights=w)),
+        p50_latency_ms=float(np.percentile(ms, 50)),
+        p99_latency_ms=float(np.percentile(ms, 99)),
+    )
+
+
+def play(
+    policy: Policy,
+    env: InvestigationEnv,
+    cases: np.ndarray,
+    *,
+    owners: np.ndarray | None = None,
+    on_case: Callable[[], None] | None = None,
+) -> list[Episode]:
+    """One episode per env row in ``cases`` [n]; ``owners`` [n] user codes for completions."""
+    episodes = []
+    for i, case in enumerate(cases):
+        own = None if owners is None else int(owners[i])
+        episodes.append(run_episode(policy, env, int(case), owner=own))
+        if on_case is not None:
+            on_case()
+    return episodes
+
+
+def paired_difference(
+    a: list[Episode],
+    b: list[Episode],
+    weights: np.ndarray,
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """Mean total cost of ``a`` minus ``b`` on the same cases, with a 95% bootstrap interval.
+
+    Cases are resampled within each class (the strata of :func:`stratified_cases`).
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    d = np.asarray([x.total_cost - y.total_cost for x, y in zip(a, b, strict=True)])
+    y = np.asarray([x.label for x in a]).astype(bool)
+    rng = np.random.default_rng(seed)
+    point = float(np.average(d, weights=w))
+    strata = [np.flatnonzero(y), np.flatnonzero(~y)]
+    boots = np.empty(n_boot)
+    for i in range(n_boot):
+        idx = np.concatenate([rng.choice(s, s.size) for s in strata if s.size])
+        boots[i] = np.average(d[idx], weights=w[idx])
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    return point, float(lo), float(hi)
+
+
+@dataclass
+class AgentEvaluation:
+    """The side-by-side run: one report per policy, on ``sample`` of ``split``."""
+
+    reports: list[PolicyReport]
+    episodes: dict[str, list[Episode]]
+    sample: CaseSample
+    split: str
+    versus: dict[str, tuple[float, float, float]]  # "<a> - <b>" -> (diff, lo, hi)
+    hindsight_bound: float  # see :func:`hindsight_bound`
+
+
+def hindsight_bound(
+    layout: GroupLayout,
+    belief: MaskedBelief,
+    costs: DecisionCosts,
+    values: np.ndarray,
+    weights: np.ndarray,
+) -> float:
+    """A lower bound on the expected mean total cost of any policy that decides with ``belief``.
+
+    Per case, the cheapest ``cost(mask) + min_d E[loss(d) | belief(values on mask)]`` over every
+    mask, chosen *knowing* the case's values (which no policy does). Not a policy: a reference for
+    how much room the evidence leaves; ``values`` [N, D], ``weights`` [N].
+    """
+    n = values.shape[0]
+    best = np.full(n, np.inf)
+    for mask in range(layout.event_mask, layout.full_mask + 1, 2):  # every mask with the event
+        p = belief.predict(values, np.full(n, mask))
+        best = np.minimum(best, layout.cost_of(mask) + costs.best(p)[1])
+    return float(np.average(best, weights=weights))
+
+
+def evaluate_agent(
+    bundle: AgentBundle,
+    table: pl.DataFrame,
+    *,
+    split: str = "test",
+    cases: int = 4000,
+    seed: int = 0,
+    untrained_seed: int = 0,
+    on_policy: Callable[[str, int], None] | None = None,
+    on_case: Callable[[], None] | None = None,
+) -> AgentEvaluation:
+    """Every policy on the same stratified sample of ``split`` (module docstring).
+
+    Policies: gather-everything, fixed order (order and threshold tuned on valid at training),
+    greedy one-step value of information, MCTS with an untrained network, MCTS with the trained
+    network. ``on_policy(name, n)`` announces each policy, ``on_case`` ticks per case.
+    """
+    from agent.baselines import FixedOrder, GatherEverything, GreedyVOI
+
+    part = table.filter(pl.col("split") == split) if "split" in table.columns else table
+    if part.height == 0:
+        raise ValueError(f"no {split} cases in the table")
+    sample = stratified_cases(part["label"].to_numpy(), cases, seed=seed)
+    chosen = bundle.cases_from_table(part[sample.rows])
+    env = InvestigationEnv(bundle.layout, chosen.values, chosen.labels, costs=bundle.costs)
+    model = bundle.case_model()
+    policies: list[Policy] = [GatherEverything(bundle.layout, bundle.belief, bundle.costs)]
+    if bundle.fixed_order is not None:
+        policies.append(
+            FixedOrder(
+                bundle.layout,
+                bundle.belief,
+                bundle.costs,
+                order=bundle.fixed_order.order,
+                threshold=bundle.fixed_order.threshold,
+            )
+        )
+    policies += [
+        GreedyVOI(model, bundle.costs),
+        bundle.policy(net=bundle.untrained_net(seed=untrained_seed), name="mcts-untrained"),
+        bundle.policy(name="mcts-trained"),
+    ]
+    rows = np.arange(chosen.size)
+    episodes: dict[str, list[Episode]] = {}
+    for policy in policies:
+        if on_policy is not None:
+            on_policy(policy.name, rows.size)
+        episodes[policy.name] = play(policy, env, rows, owners=chosen.owners, on_case=on_case)
+    reports = [summarise(name, eps, sample.weights) for name, eps in episodes.items()]
+    versus = {}
+    trained = episodes["mcts-trained"]
+    for name, eps in episodes.items():
+        if name != "mcts-trained":
+            versus[f"mcts-trained - {name}"] = paired_difference(
+                trained, eps, sample.weights, seed=seed
+            )
+    bound = hindsight_bound(
+        bundle.layout, bundle.belief, bundle.costs, chosen.values, sample.weights
+    )
+    return AgentEvaluation(reports, episodes, sample, split, versus, bound)

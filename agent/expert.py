@@ -1,0 +1,341 @@
+"""Expert iteration: the search plays training cases, the network learns its visits and the outcome.
+
+Each iteration:
+
+1. **Self-play.** ``episodes`` training cases, drawn with ``scam_share`` of scams (importance
+   weights restore the true class mix), are investigated by :class:`~agent.policy.MCTSPolicy`
+   with the current network and Dirichlet noise at the root. Revealing a group returns the case's
+   true values; the search itself completes unrevealed values from *other* users' cases.
+2. **Targets.** For every step: the root visit distribution (policy target) and the outcome from
+   that step on: minus the evidence still bought, minus the decision's loss. ``value_target``
+   "realised" uses the true label; "expected" uses the expected loss of the decision taken at the
+   belief reached with the case's true values (same mean if the belief is calibrated, far less
+   variance with scams this rare).
+3. **Fit.** Cross-entropy to the visits plus squared error to the outcome (in ``value_scale``
+   units), weighted, on the samples of the last ``replay`` iterations.
+4. **Validate.** The search with the new network (no noise) on a fixed stratified sample of the
+   validation split; the network with the lowest validation cost is kept.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from agent.env import DecisionCosts, InvestigationEnv
+from agent.episode import Episode
+from agent.evaluate import CaseSample, play, stratified_cases, summarise
+from agent.network import PolicyValueNet
+from agent.planner import CaseModel
+from agent.policy import MCTSPolicy
+
+
+@dataclass(frozen=True)
+class ExpertIterationConfig:
+    iterations: int = 6  # self-play / fit / validate rounds
+    episodes: int = 400  # self-play episodes per iteration
+    scam_share: float = 0.3  # share of scam cases among self-play episodes
+    dirichlet_fraction: float = 0.25  # root noise in self-play
+    dirichlet_alpha: float = 0.5
+    epochs: int = 30  # passes over the replay samples per iteration
+    batch_size: int = 256
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-4
+    replay: int = 3  # iterations of samples kept
+    valid_cases: int = 500  # stratified validation cases per evaluation
+    value_target: str = "expected"  # "expected" or "realised"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.value_target not in ("expected", "realised"):
+            raise ValueError(f"value_target must be 'expected' or 'realised': {self.value_target}")
+
+    def as_params(self) -> dict:
+        return {f"ei_{k}": v for k, v in asdict(self).items()}
+
+
+@dataclass
+class Samples:
+    """Training samples: inputs ``x`` [n, F], visit targets ``pi`` [n, A], ``legal`` [n, A],
+    outcomes ``z`` [n] (cost units), weights ``w`` [n]."""
+
+    x: np.ndarray
+    pi: np.ndarray
+    legal: np.ndarray
+    z: np.ndarray
+    w: np.ndarray
+
+    @staticmethod
+    def concat(parts: list[Samples]) -> Samples:
+        return Samples(
+            *(
+                np.concatenate([getattr(p, f) for p in parts])
+                for f in ("x", "pi", "legal", "z", "w")
+            )
+        )
+
+    @property
+    def size(self) -> int:
+        return int(self.z.shape[0])
+
+
+def _outcomes(
+    episode: Episode, step_costs: np.ndarray, costs: DecisionCosts, target: str
+) -> np.ndarray:
+    future_evidence = np.cumsum(step_costs[::-1])[::-1]  # [T] evidence bought from step t on
+    last = episode.steps[-1]
+    decision = ("allow", "block", "escalate").index(episode.decision)
+    if target == "realised":
+        loss = episode.decision_loss
+    else:
+        loss = float(costs.losses(np.asarray([last.belief_before]))[0, decision])
+    return -(future_evidence + loss)
+
+
+def self_play(
+    model: CaseModel,
+    net: PolicyValueNet,
+    costs: DecisionCosts,
+    env: InvestigationEnv,
+    owners: np.ndarray,
+    sample: CaseSample,
+    *,
+    config: ExpertIterationConfig,
+    search: dict[str, Any],
+    seed: int,
+    on_case: Callable[[], None] | None = None,
+) -> tuple[Samples, list[Episode]]:
+    """Self-play episodes on ``sample`` (env rows) and their training samples."""
+    policy = MCTSPolicy(
+        model,
+        net,
+        costs,
+        **search,
+        dirichlet_fraction=config.dirichlet_fraction,
+        dirichlet_alpha=config.dirichlet_alpha,
+        seed=seed,
+        record=True,
+    )
+    parts: list[Samples] = []
+    episodes: list[Episode] = []
+    group_cost = env.layout.costs
+    for row, weight in zip(sample.rows, sample.weights, strict=True):
+        policy.history.clear()
+        (episode,) = play(policy, env, np.asarray([row]), owners=owners[[row]])
+        episodes.append(episode)
+        outs = policy.history
+        step_costs = np.asarray(
+            [
+                group_cost[s.action + 1] if s.action < env.layout.n_groups - 1 else 0.0
+                for s in episode.steps
+            ]
+        )
+        z = _outcomes(episode, step_costs, costs, config.value_target)
+        n = len(outs)  # one search per step
+        parts.append(
+            Samples(
+                x=np.stack([o.network_input for o in outs]),
+                pi=np.stack([o.policy for o in outs]),
+                legal=np.stack([o.legal for o in outs]),
+                z=z[:n],
+                w=np.full(n, weight),
+            )
+        )
+        if on_case is not None:
+            on_case()
+    return Samples.concat(parts), episodes
+
+
+def fit_network(
+    net: PolicyValueNet,
+    samples: Samples,
+    *,
+    epochs: int = 30,
+    batch_size: int = 256,
+    learning_rate: float = 3e-3,
+    weight_decay: float = 1e-4,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Fit ``net`` in place to the visit targets and outcomes; returns the last epoch's losses."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.from_numpy(samples.x.astype(np.float32))
+    pi = torch.from_numpy(samples.pi.astype(np.float32))
+    legal = torch.from_numpy(samples.legal)
+    z = torch.from_numpy((samples.z / net.config.value_scale).astype(np.float32))
+    w = torch.from_numpy((samples.w / samples.w.mean()).astype(np.float32))
+    opt = torch.optim.AdamW(net.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    net.train()
+    stats = {"policy_loss": float("nan"), "value_loss": float("nan")}
+    for _ in range(epochs):
+        order = torch.randperm(samples.size, generator=g)
+        tot_p = tot_v = tot_w = 0.0
+        for start in range(0, samples.size, batch_size):
+            idx = order[start : start + batch_size]
+            logits, value = net(x[idx])
+            logits = logits.masked_fill(~legal[idx], -1e9)
+            policy_loss = -(pi[idx] * F.log_softmax(logits, dim=-1)).sum(-1)  # (B,)
+            value_loss = (value - z[idx]) ** 2  # (B,)
+            wb = w[idx]
+            loss = (wb * (policy_loss + value_loss)).sum() / wb.sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            tot_p += float((wb * policy_loss).sum().detach())
+            tot_v += float((wb * value_loss).sum().detach())
+            tot_w += float(wb.sum().detach())
+        stats = {"policy_loss": tot_p / tot_w, "value_loss": tot_v / tot_w}
+    net.eval()
+    return stats
+
+
+@dataclass
+class IterationResult:
+    iteration: int
+    valid_mean_total_cost: float
+    valid_scam_recall: float
+    valid_mean_evidence_cost: float
+    selfplay_mean_total_cost: float | None
+    policy_loss: float | None
+    value_loss: float | None
+    samples: int
+    seconds: float
+
+
+def validate(
+    model: CaseModel,
+    net: PolicyValueNet,
+    costs: DecisionCosts,
+    env: InvestigationEnv,
+    sample: CaseSample,
+    *,
+    search: dict[str, Any],
+    on_case: Callable[[], None] | None = None,
+) -> tuple[float, float, float]:
+    """(mean total cost, scam recall, mean evidence cost) of the search with ``net`` on ``sample``."""
+    policy = MCTSPolicy(model, net, costs, **search)
+    report = summarise("mcts", play(policy, env, sample.rows, on_case=on_case), sample.weights)
+    return report.mean_total_cost, report.scam_recall, report.mean_evidence_cost
+
+
+def expert_iteration(
+    model: CaseModel,
+    net: PolicyValueNet,
+    costs: DecisionCosts,
+    *,
+    train_env: InvestigationEnv,
+    train_owners: np.ndarray,
+    valid_env: InvestigationEnv,
+    config: ExpertIterationConfig,
+    search: dict[str, Any] | None = None,
+    on_iteration: Callable[[IterationResult], None] | None = None,
+    on_case: Callable[[str], None] | None = None,
+) -> tuple[PolicyValueNet, list[IterationResult]]:
+    """Run ``config.iterations`` rounds (module docstring); returns the best network and the curve.
+
+    ``search`` holds the search keyword arguments (``agent.mcts.search``), the same for
+    self-play (plus root noise) and validation. ``on_case(stage)`` is called after every played case (progress bars); ``on_iteration`` after
+    every round, including round 0 (the untrained network on validation).
+    """
+    import time
+
+    search = dict(search or {})
+    rng = np.random.default_rng(config.seed)
+    valid_sample = stratified_cases(
+        valid_env.labels, config.valid_cases, seed=config.seed, max_scams=config.valid_cases // 3
+    )
+    y = train_env.labels
+    n_scam = int(round(config.episodes * config.scam_share))
+    history: list[IterationResult] = []
+
+    def tick(stage: str) -> Callable[[], None] | None:
+        return None if on_case is None else (lambda: on_case(stage))
+
+    started = time.perf_counter()
+    cost, recall, evidence = validate(
+        model,
+        net,
+        costs,
+        valid_env,
+        valid_sample,
+        search=search,
+        on_case=tick("validation"),
+    )
+    result = IterationResult(
+        0, cost, recall, evidence, None, None, None, 0, time.perf_counter() - started
+    )
+    history.append(result)
+    if on_iteration:
+        on_iteration(result)
+    best_net, best_cost = copy.deepcopy(net), cost
+    replay: list[Samples] = []
+    scam_rows, benign_rows = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    for it in range(1, config.iterations + 1):
+        started = time.perf_counter()
+        rows = np.concatenate(
+            [
+                rng.choice(scam_rows, min(n_scam, scam_rows.size), replace=False),
+                rng.choice(
+                    benign_rows, config.episodes - min(n_scam, scam_rows.size), replace=False
+                ),
+            ]
+        )
+        is_scam = y[rows] == 1
+        share = is_scam.mean()
+        prior = y.mean()
+        weights = np.where(is_scam, prior / share, (1 - prior) / (1 - share))
+        sample = CaseSample(rows, weights, int(is_scam.sum()), int((~is_scam).sum()), y.size)
+        samples, episodes = self_play(
+            model,
+            net,
+            costs,
+            train_env,
+            train_owners,
+            sample,
+            config=config,
+            search=search,
+            seed=config.seed * 1000 + it,
+            on_case=tick("self-play"),
+        )
+        replay = [*replay, samples][-config.replay :]
+        stats = fit_network(
+            net,
+            Samples.concat(replay),
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            learning_rate=config.learning_rate,
+            weight_decay=config.weight_decay,
+            seed=config.seed * 1000 + it,
+        )
+        selfplay_cost = float(np.average([e.total_cost for e in episodes], weights=weights))
+        cost, recall, evidence = validate(
+            model,
+            net,
+            costs,
+            valid_env,
+            valid_sample,
+            search=search,
+            on_case=tick("validation"),
+        )
+        result = IterationResult(
+            it,
+            cost,
+            recall,
+            evidence,
+            selfplay_cost,
+            stats["policy_loss"],
+            stats["value_loss"],
+            samples.size,
+            time.perf_counter() - started,
+        )
+        history.append(result)
+        if on_iteration:
+            on_iteration(result)
+        if cost < best_cost:
+            best_net, best_cost = copy.deepcopy(net), cost
+    return best_net, history

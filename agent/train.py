@@ -1,0 +1,368 @@
+"""``scamguard agent-train``: belief, baselines and the expert-iterated network, logged to MLflow.
+
+Steps (all on the training table's time split; the test split is only *reported*, never used to
+choose anything):
+
+1. cases and ``similar_*`` features (``agent.data``);
+2. the masked belief on train, Platt-calibrated on valid; calibration per mask size on valid and
+   test (``agent.belief``);
+3. the fixed-order baseline's order and threshold, tuned on the whole valid split;
+4. expert iteration (``agent.expert``): self-play on train, model selection on a valid sample;
+5. the bundle saved to ``<data_dir>/agent/`` and an MLflow run in the ``scamguard-agent``
+   experiment: parameters, the learning curve (metrics per iteration and ``learning_curve.png``),
+   calibration tables, the group layout and the bundle files.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from agent.baselines import FixedOrderTuning, tune_fixed_order
+from agent.belief import MaskedBelief, calibration_by_mask_size
+from agent.bundle import AgentBundle, bundle_dir
+from agent.data import prepare_cases
+from agent.env import DecisionCosts, InvestigationEnv, n_actions
+from agent.expert import ExpertIterationConfig, IterationResult, expert_iteration
+from agent.network import NetConfig, make_network
+from scamguard.settings import Settings
+
+EXPERIMENT_NAME = "scamguard-agent"
+
+
+@dataclass(frozen=True)
+class AgentTrainConfig:
+    """Every knob of ``agent-train``, with the defaults used for the demo."""
+
+    costs: DecisionCosts = field(default_factory=DecisionCosts)
+    group_costs: dict[str, float] | None = None  # overrides of agent.groups.DEFAULT_COSTS
+    belief: dict[str, Any] = field(default_factory=dict)  # MaskedBelief keyword arguments
+    completion: dict[str, Any] = field(
+        default_factory=lambda: {"k_scam": 12, "k_benign": 20, "max_rows_per_class": 20_000}
+    )
+    search: dict[str, Any] = field(
+        default_factory=lambda: {
+            "num_simulations": 32,
+            "batch_size": 8,
+            "c_puct": 1.25,
+            "backup": "mean",
+        }
+    )
+    expert: ExpertIterationConfig = field(default_factory=ExpertIterationConfig)
+    hidden: int = 64
+    value_scale: float = 100.0
+    seed: int = 0
+
+    def as_params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {**self.costs.as_params(), "seed": self.seed}
+        params.update({f"group_cost_{k}": v for k, v in (self.group_costs or {}).items()})
+        params.update({f"belief_{k}": v for k, v in self.belief.items()})
+        params.update({f"completion_{k}": v for k, v in self.completion.items()})
+        params.update({f"search_{k}": v for k, v in self.search.items()})
+        params.update(self.expert.as_params())
+        params.update({"net_hidden": self.hidden, "value_scale": self.value_scale})
+        return params
+
+
+@dataclass
+class AgentTrainResult:
+    bundle: AgentBundle
+    path: Path
+    run_id: str | None
+    curve: list[IterationResult]
+    calibration: dict[str, list[dict]]
+    fixed_order: FixedOrderTuning
+    seconds: dict[str, float]
+    splits: dict[str, tuple[int, int]]  # split -> (cases, scams)
+
+    def summary_rows(self) -> list[tuple[str, str]]:
+        layout = self.bundle.layout
+        best = min(self.curve, key=lambda r: r.valid_mean_total_cost)
+        first = self.curve[0]
+        order = " > ".join(layout.groups[g] for g in self.fixed_order.order)
+        return [
+            *[(f"{k} cases / scams", f"{n:,} / {s:,}") for k, (n, s) in self.splits.items()],
+            ("text_model group", f"{layout.text_model_source} columns"),
+            (
+                "belief calibration (valid, ECE by groups revealed)",
+                " ".join(f"{r['mask_size']}:{r['ece']:.4f}" for r in self.calibration["valid"]),
+            ),
+            (
+                "fixed order (tuned on valid)",
+                f"{order}, stop at loss <= {self.fixed_order.threshold:.2f}",
+            ),
+            (
+                "valid cost: untrained -> best network",
+                f"{first.valid_mean_total_cost:.3f} -> {best.valid_mean_total_cost:.3f} "
+                f"(iteration {best.iteration})",
+            ),
+            *[(f"time: {k}", f"{v:.0f} s") for k, v in self.seconds.items()],
+            ("saved to", str(self.path)),
+            ("MLflow run", self.run_id or "not logged"),
+        ]
+
+
+def plot_learning_curve(curve: list[IterationResult], path: Path) -> Path:
+    """Validation and self-play mean total cost, and the losses, per expert-iteration round."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9.0, 3.8), layout="constrained")
+    FigureCanvasAgg(fig)
+    left, right = fig.subplots(1, 2)
+    it = [r.iteration for r in curve]
+    left.plot(it, [r.valid_mean_total_cost for r in curve], "o-", label="validation")
+    sp = [(r.iteration, r.selfplay_mean_total_cost) for r in curve if r.selfplay_mean_total_cost]
+    if sp:
+        left.plot(*zip(*sp, strict=True), "s--", label="self-play (with root noise)")
+    left.set(xlabel="iteration (0 = untrained)", ylabel="mean total cost per case", title="Cost")
+    left.legend()
+    losses = [r for r in curve if r.policy_loss is not None]
+    if losses:
+        right.plot(
+            [r.iteration for r in losses],
+            [r.policy_loss for r in losses],
+            "o-",
+            label="policy (CE)",
+        )
+        ax2 = right.twinx()
+        ax2.plot(
+            [r.iteration for r in losses],
+            [r.value_loss for r in losses],
+            "s--",
+            color="C1",
+            label="value (MSE)",
+        )
+        right.set(xlabel="iteration", ylabel="policy loss", title="Network losses")
+        ax2.set_ylabel("value loss")
+        right.legend(loc="upper left")
+        ax2.legend(loc="upper right")
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def _ensure_experiment(settings: Settings) -> str:
+    from mlflow.tracking import MlflowClient
+
+    if settings.tracking_uri.startswith("sqlite:"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    client = MlflowClient(tracking_uri=settings.tracking_uri)
+    experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
+    if experiment is not None:
+        return experiment.experiment_id
+    return client.create_experiment(
+        EXPERIMENT_NAME, artifact_location=settings.artifact_root.as_uri()
+    )
+
+
+def train_agent(
+    table: pl.DataFrame,
+    *,
+    settings: Settings,
+    labels: pl.DataFrame | pl.LazyFrame | None = None,
+    config: AgentTrainConfig | None = None,
+    table_path: str = "",
+    log_mlflow: bool = True,
+    on_stage: Callable[[str], None] | None = None,
+    on_case: Callable[[str], None] | None = None,
+    on_iteration: Callable[[IterationResult], None] | None = None,
+) -> AgentTrainResult:
+    """Train the agent on ``table`` (module docstring); save it under ``<data_dir>/agent/``."""
+    config = config or AgentTrainConfig()
+    stage = on_stage or (lambda _: None)
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    stage("cases and similar-case features")
+    data = prepare_cases(table, labels=labels, costs=config.group_costs)
+    seconds["cases"] = time.perf_counter() - t0
+    splits = {k: (v.size, int(v.labels.sum())) for k, v in data.splits.items()}
+    if data.valid.size == 0 or data.valid.labels.sum() == 0:
+        raise ValueError("the valid split needs cases and scams (calibration, tuning, selection)")
+
+    stage("masked belief")
+    t = time.perf_counter()
+    belief = MaskedBelief(**{"seed": config.seed, **config.belief}).fit(
+        data.train.values,
+        data.train.labels,
+        data.layout,
+        calib_values=data.valid.values,
+        calib_labels=data.valid.labels,
+    )
+    calibration = {
+        name: calibration_by_mask_size(
+            belief, data.splits[name].values, data.splits[name].labels, seed=config.seed
+        )
+        for name in ("valid", "test")
+        if data.splits[name].size
+    }
+    seconds["belief"] = time.perf_counter() - t
+
+    stage("fixed-order baseline (tuned on valid)")
+    fixed = tune_fixed_order(
+        data.layout, belief, config.costs, data.valid.values, data.valid.labels
+    )
+
+    stage("expert iteration")
+    t = time.perf_counter()
+    from agent.planner import CaseModel
+
+    completion = {**config.completion, "seed": config.seed}
+    model = CaseModel(
+        data.layout,
+        belief,
+        data.standardizer,
+        data.train.values,
+        data.train.labels,
+        data.train.owners,
+        **completion,
+    )
+    net_config = NetConfig(
+        n_features=data.layout.n_features,
+        n_groups=data.layout.n_groups,
+        n_actions=n_actions(data.layout),
+        hidden=config.hidden,
+        value_scale=config.value_scale,
+    )
+    net = make_network(net_config, seed=config.seed)
+    train_env = InvestigationEnv(
+        data.layout, data.train.values, data.train.labels, costs=config.costs
+    )
+    valid_env = InvestigationEnv(
+        data.layout, data.valid.values, data.valid.labels, costs=config.costs
+    )
+    best, curve = expert_iteration(
+        model,
+        net,
+        config.costs,
+        train_env=train_env,
+        train_owners=data.train.owners,
+        valid_env=valid_env,
+        config=config.expert,
+        search=config.search,
+        on_iteration=on_iteration,
+        on_case=on_case,
+    )
+    seconds["expert iteration"] = time.perf_counter() - t
+
+    stage("saving")
+    info = {
+        "trained_at": datetime.now(UTC).isoformat(),
+        "table": table_path,
+        "seed": config.seed,
+        "splits": splits,
+        "best_iteration": min(curve, key=lambda r: r.valid_mean_total_cost).iteration,
+    }
+    bundle = AgentBundle.from_data(
+        data,
+        costs=config.costs,
+        belief=belief,
+        net=best,
+        search=dict(config.search),
+        completion=completion,
+        fixed_order=fixed,
+        info=info,
+    )
+    bundle._model = model
+    path = bundle.save(bundle_dir(settings.data_dir))
+    seconds["total"] = time.perf_counter() - t0
+
+    run_id = None
+    if log_mlflow:
+        stage("logging to MLflow")
+        run_id = _log_run(
+            settings, config, bundle, path, curve, calibration, fixed, seconds, splits
+        )
+        bundle.info["run_id"] = run_id
+        bundle.save(path)
+    return AgentTrainResult(bundle, path, run_id, curve, calibration, fixed, seconds, splits)
+
+
+def _log_run(
+    settings: Settings,
+    config: AgentTrainConfig,
+    bundle: AgentBundle,
+    path: Path,
+    curve: list[IterationResult],
+    calibration: dict[str, list[dict]],
+    fixed: FixedOrderTuning,
+    seconds: dict[str, float],
+    splits: dict[str, tuple[int, int]],
+) -> str:
+    import mlflow
+
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    experiment_id = _ensure_experiment(settings)
+    with mlflow.start_run(experiment_id=experiment_id, run_name="agent-train") as run:
+        mlflow.set_tags(
+            {"role": "investigation-agent", "text_model_source": bundle.layout.text_model_source}
+        )
+        mlflow.log_params(
+            {
+                **config.as_params(),
+                "fixed_order": ",".join(bundle.layout.groups[g] for g in fixed.order),
+                "fixed_threshold": fixed.threshold,
+            }
+        )
+        for r in curve:
+            metrics = {
+                "valid_mean_total_cost": r.valid_mean_total_cost,
+                "valid_scam_recall": r.valid_scam_recall,
+                "valid_mean_evidence_cost": r.valid_mean_evidence_cost,
+            }
+            if r.selfplay_mean_total_cost is not None:
+                metrics["selfplay_mean_total_cost"] = r.selfplay_mean_total_cost
+            if r.policy_loss is not None and r.value_loss is not None:
+                metrics.update(policy_loss=r.policy_loss, value_loss=r.value_loss)
+            mlflow.log_metrics(metrics, step=r.iteration)
+        for split, rows in calibration.items():
+            for row in rows:
+                mlflow.log_metric(f"{split}_belief_ece_mask{row['mask_size']}", row["ece"])
+        mlflow.log_metrics({f"seconds_{k.replace(' ', '_')}": v for k, v in seconds.items()})
+        mlflow.log_metric("fixed_order_valid_cost", fixed.valid_cost)
+        mlflow.log_dict({"calibration_by_mask_size": calibration}, "calibration.json")
+        mlflow.log_dict(
+            {"groups": bundle.layout.describe(), "unassigned": list(bundle.layout.unassigned)},
+            "groups.json",
+        )
+        mlflow.log_dict(
+            {"splits": splits, "curve": [asdict(r) for r in curve]}, "learning_curve.json"
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            mlflow.log_artifact(
+                str(plot_learning_curve(curve, Path(tmp) / "learning_curve.png")),
+                artifact_path="plots",
+            )
+        mlflow.log_artifacts(str(path), artifact_path="agent")
+        return run.info.run_id
+
+
+def load_training_table(settings: Settings, table: Path | None = None) -> tuple[pl.DataFrame, Path]:
+    """The table to train on: ``table``, else ``features/training_text.parquet`` (with the
+    ``textmodel_*`` columns) when present, else ``features/training.parquet``."""
+    if table is None:
+        text = settings.features_dir / "training_text.parquet"
+        table = text if text.exists() else settings.features_dir / "training.parquet"
+    if not table.exists():
+        raise FileNotFoundError(f"no training table at {table}: run `scamguard features` first")
+    return pl.read_parquet(table), table
+
+
+def load_labels(settings: Settings) -> pl.LazyFrame | None:
+    """The clean labels table (for point-in-time neighbour labels), or None if absent."""
+    from scamguard.io import scan_table
+
+    try:
+        frame = scan_table(settings.clean_dir, "labels").select("user_id", "label", "decided_ts")
+        if frame.head(1).collect().height == 0:
+            return None
+    except Exception:  # no clean data: every training label counts as known
+        return None
+    return frame

@@ -1,0 +1,106 @@
+"""The search and the agent on toy worlds: minimum functionality, directional and invariance tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agent.env import n_actions, reveal_action
+from agent.episode import CaseView
+from agent.evaluate import play
+from agent.expert import ExpertIterationConfig, expert_iteration
+from agent.mcts import SearchRoot, search
+from agent.policy import MCTSPolicy
+from tests.agent.toy import toy_world
+
+SEARCH = {"num_simulations": 24, "batch_size": 4}
+
+
+@pytest.fixture(scope="module")
+def trained_toy():
+    world = toy_world(costs={"oracle": 1.0, "hint": 1.0, "noise": 1.0})
+    net, curve = expert_iteration(
+        world.model,
+        world.untrained_net(),
+        world.costs,
+        train_env=world.train_env,
+        train_owners=world.train_owners,
+        valid_env=world.valid_env,
+        config=ExpertIterationConfig(iterations=2, episodes=40, valid_cases=40, epochs=10),
+        search=SEARCH,
+    )
+    return world, net, curve
+
+
+def test_agent_takes_the_exact_cheap_group_first_and_stops(trained_toy) -> None:
+    world, net, _ = trained_toy
+    policy = MCTSPolicy(world.model, net, world.costs, **SEARCH)
+    cases = np.arange(30)
+    episodes = play(policy, world.test_env, cases)
+    for episode in episodes:
+        assert [s.name for s in episode.steps][0] == "reveal oracle"
+        assert len(episode.steps) == 2  # the reveal, then a decision
+        assert episode.decision == ("block" if episode.label else "allow")
+
+
+def test_expert_iteration_records_a_learning_curve(trained_toy) -> None:
+    _, _, curve = trained_toy
+    assert [r.iteration for r in curve] == [0, 1, 2]
+    assert curve[0].policy_loss is None and all(r.policy_loss is not None for r in curve[1:])
+    assert all(np.isfinite(r.valid_mean_total_cost) for r in curve)
+
+
+def _reveal_rate(group: str, cost: float) -> float:
+    # the oracle is priced out, so the informative hint is what the agent weighs against its cost
+    world = toy_world(costs={"oracle": 60.0, "hint": cost, "noise": 1.0})
+    policy = MCTSPolicy(world.model, world.untrained_net(), world.costs, **SEARCH)
+    episodes = play(policy, world.test_env, np.arange(40))
+    return float(np.mean([group in e.groups_revealed for e in episodes]))
+
+
+def test_raising_a_group_cost_lowers_how_often_the_agent_takes_it() -> None:
+    rates = [_reveal_rate("hint", cost) for cost in (0.5, 4.0, 19.0)]
+    assert rates[0] > 0.5
+    assert rates[0] >= rates[1] >= rates[2]
+    assert rates[2] < rates[0]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_agent_never_reveals_a_group_twice(seed: int) -> None:
+    world = toy_world(costs={"oracle": 3.0, "hint": 0.2, "noise": 0.1}, seed=seed)
+    # a random network and a cheap noise group tempt long trails
+    policy = MCTSPolicy(world.model, world.untrained_net(seed=seed), world.costs, **SEARCH)
+    for episode in play(policy, world.test_env, np.arange(25)):
+        revealed = episode.groups_revealed
+        assert len(revealed) == len(set(revealed))
+        assert episode.steps[-1].name in ("allow", "block", "escalate")
+
+
+def test_search_never_proposes_a_revealed_group() -> None:
+    world = toy_world()
+    layout = world.layout
+    values = world.test_env.values[0].copy()
+    mask = layout.event_mask | 1 << layout.groups.index("hint")
+    view = np.where(layout.column_mask(np.asarray([mask]))[0], values, np.nan)
+    parts = world.model.particles(view, mask)
+    root = SearchRoot(layout=layout, costs=world.costs, mask=mask, particles=parts)
+    out = search(root, world.untrained_net().evaluate, num_simulations=40)
+    hint = reveal_action(layout, "hint")
+    assert not out.legal[hint] and out.visit_counts[hint] == 0
+    assert out.visit_counts.sum() == 40
+    assert out.visit_counts.shape == (n_actions(layout),)
+
+
+def test_search_is_deterministic_for_a_seed() -> None:
+    world = toy_world()
+    policy_args = {**SEARCH, "dirichlet_fraction": 0.5}
+    view = CaseView(values=world.test_env.observe(world.test_env.reset(3)), mask=1)
+    runs = [
+        MCTSPolicy(world.model, world.untrained_net(), world.costs, seed=s, **policy_args).search(
+            view
+        )[0]
+        for s in (7, 7, 8)
+    ]
+    assert np.array_equal(runs[0].visit_counts, runs[1].visit_counts)
+    assert np.array_equal(runs[0].prior, runs[1].prior)
+    assert not np.array_equal(runs[0].prior, runs[2].prior)  # other noise, other seed

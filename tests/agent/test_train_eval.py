@@ -1,0 +1,94 @@
+"""``agent-train`` end to end on the small simulated world: MLflow run, bundle, ``agent-eval --json``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
+
+from agent.bundle import AgentBundle
+from agent.evaluate import REPORT_KEYS
+from agent.train import EXPERIMENT_NAME
+from scamguard.cli import app
+from scamguard.settings import Settings, get_settings
+from tests.agent.helpers import small_agent
+
+
+@pytest.fixture(scope="module")
+def agent(trained_env: Settings, tmp_path_factory: pytest.TempPathFactory):
+    return small_agent(trained_env, tmp_path_factory.mktemp("agent"))
+
+
+def test_training_logs_the_learning_curve_to_mlflow(agent) -> None:
+    settings, result = agent
+    client = MlflowClient(tracking_uri=settings.tracking_uri)
+    run = client.get_run(result.run_id)
+    assert run.data.params["search_num_simulations"] == "8"
+    history = client.get_metric_history(result.run_id, "valid_mean_total_cost")
+    assert [m.step for m in history] == [0, 1]
+    artifacts = {a.path for a in client.list_artifacts(result.run_id, "plots")}
+    assert "plots/learning_curve.png" in artifacts
+    assert client.get_experiment(run.info.experiment_id).name == EXPERIMENT_NAME
+    assert {r["mask_size"] for r in result.calibration["valid"]} == set(range(1, 8))
+
+
+def test_saved_bundle_reloads_to_the_same_decisions(agent) -> None:
+    settings, result = agent
+    loaded = AgentBundle.load(result.path)
+    assert loaded.layout.columns == result.bundle.layout.columns
+    x = result.bundle.train.values[:20]
+    masks = np.full(20, 0b0000101)
+    np.testing.assert_allclose(
+        loaded.belief.predict(x, masks), result.bundle.belief.predict(x, masks)
+    )
+    assert loaded.fixed_order == result.fixed_order
+
+
+@pytest.fixture
+def cli_env(agent) -> Iterator[dict[str, str]]:
+    settings, _ = agent
+    get_settings.cache_clear()
+    yield {"SCAMGUARD_DATA_DIR": str(settings.data_dir), "SCAMGUARD_API_KEY": "test-key"}
+    get_settings.cache_clear()
+
+
+def test_agent_eval_json_compares_every_policy_on_held_out_cases(cli_env) -> None:
+    result = CliRunner().invoke(app, ["agent-eval", "--cases", "40", "--json"], env=cli_env)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [r["policy"] for r in rows] == [
+        "gather-everything",
+        "fixed-order",
+        "greedy-voi",
+        "mcts-untrained",
+        "mcts-trained",
+    ]
+    for row in rows:
+        assert list(row) == list(REPORT_KEYS)
+        assert row["mean_total_cost"] == pytest.approx(
+            row["mean_evidence_cost"] + row["mean_decision_loss"]
+        )
+    everything = rows[0]
+    assert everything["mean_evidence_cost"] == pytest.approx(19.0)  # every group, default costs
+    assert all(r["mean_evidence_cost"] <= 19.0 + 1e-9 for r in rows)
+
+
+def test_agent_eval_table(cli_env) -> None:
+    result = CliRunner().invoke(app, ["agent-eval", "--cases", "30"], env=cli_env)
+    assert result.exit_code == 0, result.output
+    assert "mcts-trained" in result.output and "Paired difference" in result.output
+
+
+def test_agent_eval_without_a_trained_agent_says_so(trained_env: Settings) -> None:
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(
+            app, ["agent-eval"], env={"SCAMGUARD_DATA_DIR": str(trained_env.data_dir)}
+        )
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1 and "agent-train" in result.output
