@@ -92,7 +92,7 @@ def simulated_world(users: int, weeks: int, seed: int, cache: Path) -> Path:
 
 def sample_tables(frames: dict[str, pl.DataFrame], n_users: int) -> dict[str, pl.DataFrame]:
     """The first ``n_users`` users and the rows they made or took part in."""
-    keep = frames["users"]["user_id"].sort().head(n_users)
+    keep = frames["users"]["user_id"].sort().head(n_users).implode()
     mine = {
         "users": pl.col("user_id").is_in(keep),
         "logins": pl.col("user_id").is_in(keep),

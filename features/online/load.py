@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from features.aggregates import Count
-from features.build import Tables
+from features.build import Tables, first_logins
 from features.graph import (
     HUB_LIMIT,
     LinkGraph,
@@ -134,7 +134,9 @@ def backfill(
     step("ledger")
 
     # first sightings
-    seen = first_sightings(frames).with_columns(_micros("first_ts")).collect(engine="streaming")
+    logins = first_logins(past.logins).collect(engine="streaming").lazy()  # as build_features
+    seen = first_sightings({**frames, "logins": logins}).with_columns(_micros("first_ts"))
+    seen = seen.collect(engine="streaming")
     _insert(
         store,
         "INSERT INTO sightings (user_id, what, value, first_ts) VALUES (?, ?, ?, ?)",
@@ -147,7 +149,7 @@ def backfill(
     step("sightings")
 
     # graph: links, identifiers, labels, components
-    links = identifier_links(users=past.users, logins=past.logins, payments=past.payments).collect()
+    links = identifier_links(users=past.users, logins=logins, payments=past.payments).collect()
     labels = past.labels.collect()
     bad = known_bad_users(past.labels).collect()
     graph, _ = LinkGraph.encode(links, bad, pl.Series("user_id", [], dtype=pl.String))

@@ -5,12 +5,12 @@ Every feature is computed from the same definitions as the offline builder:
 - ``ingest(table, row)`` takes one raw row in the contract schema of ``scamguard.schema`` (a
   sign-up is a ``users`` row, a label a ``labels`` row) and evaluates the offline row-level
   definitions on it (the expressions behind ``features.ledger.ledger_rows`` / ``sighting_rows``,
-  ``features.profile.profile_rows``, ``features.graph.link_rows``, in one Polars query), then
-  stores their output:
-  ledger rows (reads look back over the longest window, ``aggregates.retention``; ``compact``
-  drops older ones), running totals of the
-  all-history aggregates (``aggregates.total_update``), first sightings, identifier links and
-  components (``features.online.graph``), labels and profiles.
+  ``features.profile.profile_rows``, ``features.graph.link_rows``, in one Polars select), then
+  stores their output: ledger rows (reads look back over the longest window,
+  ``aggregates.retention``; ``compact`` drops older rows), running totals of the all-history
+  aggregates (``aggregates.total_update``), first sightings, identifier links and components
+  (``features.online.graph``), labels and profiles. A second sign-up of a known account is
+  ignored, as the contract's ingest would quarantine it.
 - ``features(user_id, as_of)`` evaluates every feature of ``features.build.FEATURE_COLUMNS`` for
   one user at one instant (integer microseconds, UTC) with ``aggregates.evaluate_online``, the
   online twin of each spec's offline evaluation.
@@ -39,6 +39,7 @@ from pathlib import Path
 import polars as pl
 
 from features.aggregates import (
+    Count,
     UserHistory,
     evaluate_online,
     micros,
@@ -338,7 +339,7 @@ class OnlineStore:
         )
 
 
-_COUNT_TOTALS = frozenset(s for s in TOTALS if type(s).__name__ == "Count")
+_COUNT_TOTALS = frozenset(s for s in TOTALS if isinstance(s, Count))
 
 
 @dataclass(frozen=True)
