@@ -180,18 +180,18 @@ class AgentBundle:
         self.belief.save(directory)
         torch.save(self.net.state_dict(), directory / "network.pt")
         t = self.train
-        np.savez_compressed(
-            directory / "cases.npz",
-            values=t.values,
-            labels=t.labels,
-            owners=t.owners,
-            user_id=t.user_id.astype(str),
-            as_of=t.as_of.astype("datetime64[us]").astype(np.int64),
-            typology=t.typology.astype(str),
-            decided_at=self.similar.decided_at,
+        arrays: dict[str, np.ndarray] = {
+            "values": t.values,
+            "labels": t.labels,
+            "owners": t.owners,
+            "user_id": t.user_id.astype(str),
+            "as_of": t.as_of.astype("datetime64[us]").astype(np.int64),
+            "typology": t.typology.astype(str),
+            "decided_at": self.similar.decided_at,
             **{f"base_{k}": v for k, v in self.base_standardizer.state().items()},
             **{f"std_{k}": v for k, v in self.standardizer.state().items()},
-        )
+        }
+        np.savez_compressed(directory / "cases.npz", **arrays)  # type: ignore[arg-type]
         (directory / "user_codes.json").write_text(json.dumps(self.user_codes))
         meta = {
             "layout": _layout_dict(self.layout),

@@ -12,7 +12,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from scamguard.settings import get_settings
@@ -98,7 +105,7 @@ def agent_train(
     )
     with _progress(console) as progress:
         stage = progress.add_task("preparing", total=None)
-        bars: dict[str, int] = {}
+        bars: dict[str, TaskID] = {}
 
         def on_stage(name: str) -> None:
             progress.update(stage, description=name)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from agent.env import DecisionCosts, action_name
@@ -39,7 +41,7 @@ class MCTSPolicy:
     ) -> None:
         self.model, self.net, self.costs = model, net, costs
         self.name = name
-        self.search_kwargs = {
+        self.search_kwargs: dict[str, Any] = {
             "num_simulations": num_simulations,
             "batch_size": batch_size,
             "c_puct": c_puct,
@@ -72,16 +74,16 @@ class MCTSPolicy:
         if self.record:
             self.history.append(out)
         layout = self.model.layout
-        candidates = [
+        candidates: list[dict[str, Any]] = [
             {
-                "action": action_name(layout, a),
+                "action": action_name(layout, int(a)),
                 "visits": int(out.visit_counts[a]),
                 "value": None if np.isnan(out.q_values[a]) else float(out.q_values[a]),
                 "prior": float(out.prior[a]),
             }
             for a in np.flatnonzero(out.legal)
         ]
-        candidates.sort(key=lambda c: (-c["visits"], c["action"]))
+        candidates.sort(key=lambda c: (-int(c["visits"]), str(c["action"])))
         return Choice(
             action=out.action,
             belief=p,

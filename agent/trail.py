@@ -92,7 +92,7 @@ def _similar_cases(
     dist, rows = bundle.similar.neighbours(
         z, bits, SIMILAR_SHOWN, owner=owner if owner >= 0 else None
     )
-    seconds = float(np.datetime64(as_of, "us").astype(np.int64)) / 1e6
+    seconds = float(np.asarray(as_of).astype("datetime64[us]").astype(np.int64)) / 1e6
     out = []
     for d, r in zip(dist, rows, strict=True):
         if r < 0:
