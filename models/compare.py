@@ -9,7 +9,8 @@ reasons, and risk alone).
 
 :func:`promote` moves the ``champion`` alias to the challenger's version only when the challenger's
 expected cost is strictly lower (by more than ``min_improvement``) — the cost matrix is what the
-business pays, so it is the deciding metric; the others are shown for context. Every call, promoted
+business pays, so it is the deciding metric; the others are shown for context — and only when it
+needs no feature column the champion does without (see :func:`decide_promotion`). Every call, promoted
 or not, is recorded as an MLflow run in the ``scamguard-promotions`` experiment (both versions,
 both metric sets, the decision and the reason in words) and as a ``promotion`` tag on the
 challenger's model version. On promotion the old champion keeps the alias ``previous-champion``
@@ -39,6 +40,7 @@ PROMOTIONS_EXPERIMENT = "scamguard-promotions"
 LATENCY_ROWS = 1_000
 HEADLINE = ("pr_auc", "roc_auc", "recall_at_1pct_fpr", "expected_cost", "review_rate", "block_rate")
 LOWER_IS_BETTER = frozenset({"expected_cost"})
+NEITHER_IS_BETTER = frozenset({"review_rate", "block_rate"})  # the decision mix, for context
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class ModelReport:
     family: str  # lightgbm | xgboost
     run_id: str | None
     n_features: int
+    feature_names: list[str]
     metrics: dict[str, float]  # models.metrics.evaluate keys (recall_<typology> included)
     ms_per_1k_rows: float  # score(): risk, decision and three reasons (TreeSHAP)
     ms_per_1k_rows_risk_only: float  # risk(): calibrated probability only
@@ -79,7 +82,9 @@ class Comparison:
         return self.challenger.metrics.get(key, np.nan) - self.champion.metrics.get(key, np.nan)
 
     def better(self, key: str) -> str:
-        """Which model is better on ``key``: "champion", "challenger" or "tie"."""
+        """Which model is better on ``key``: "champion", "challenger", "tie" or "" (no order)."""
+        if key in NEITHER_IS_BETTER:
+            return ""
         d = self.delta(key)
         if not np.isfinite(d) or d == 0:
             return "tie"
@@ -175,6 +180,7 @@ def evaluate_scorer(
         family=scorer.family,
         run_id=scorer.run_id,
         n_features=len(scorer.feature_names),
+        feature_names=list(scorer.feature_names),
         metrics=metrics,
         ms_per_1k_rows=_ms_per_1k(scorer.score, sample, repeats),
         ms_per_1k_rows_risk_only=_ms_per_1k(scorer.risk, sample, repeats),
@@ -224,9 +230,25 @@ class PromotionDecision:
     run_id: str  # the MLflow run in PROMOTIONS_EXPERIMENT
 
 
-def decide_promotion(comparison: Comparison, *, min_improvement: float = 0.0) -> tuple[bool, str]:
-    """(promote?, reason in words): promote only if the challenger's expected cost is lower by more than ``min_improvement``."""
+def decide_promotion(
+    comparison: Comparison, *, min_improvement: float = 0.0, allow_new_features: bool = False
+) -> tuple[bool, str]:
+    """(promote?, reason in words): promote only if the challenger's expected cost is lower by
+    more than ``min_improvement``.
+
+    A challenger that needs feature columns the champion does not use (e.g. ``textmodel_*``,
+    which batch scoring and the online store do not compute yet) is not promoted unless
+    ``allow_new_features``: the serving path must provide them first, or scoring would fail.
+    """
     ch, cl = comparison.champion, comparison.challenger
+    new_features = [f for f in cl.feature_names if f not in set(ch.feature_names)]
+    if new_features and not allow_new_features:
+        shown = ", ".join(new_features[:5]) + (" ..." if len(new_features) > 5 else "")
+        return False, (
+            f"challenger v{cl.version} needs {len(new_features)} feature(s) the champion's "
+            f"scoring path may not provide ({shown}); pass allow_new_features once batch "
+            "scoring and the online store compute them"
+        )
     a, b = ch.metrics["expected_cost"], cl.metrics["expected_cost"]
     window = (
         f"test window {comparison.as_of_min[:10]}..{comparison.as_of_max[:10]}, "
@@ -253,6 +275,8 @@ def promote(
     table: pl.DataFrame,
     *,
     min_improvement: float = 0.0,
+    allow_new_features: bool = False,
+    challenger: str = CHALLENGER,
     cost_matrix: CostMatrix | None = None,
     repeats: int = 3,
 ) -> PromotionDecision:
@@ -262,10 +286,15 @@ def promote(
 
     from .text.train import ensure_experiment
 
-    comparison = compare_models(settings, table, cost_matrix=cost_matrix, repeats=repeats)
-    promoted, reason = decide_promotion(comparison, min_improvement=min_improvement)
+    comparison = compare_models(
+        settings, table, challenger=challenger, cost_matrix=cost_matrix, repeats=repeats
+    )
+    promoted, reason = decide_promotion(
+        comparison, min_improvement=min_improvement, allow_new_features=allow_new_features
+    )
     name = settings.risk_model_name
     before = comparison.champion.version
+    challenger_alias = challenger
     challenger = comparison.challenger.version
 
     mlflow.set_tracking_uri(settings.tracking_uri)
@@ -286,12 +315,14 @@ def promote(
                 "champion_run_id": comparison.champion.run_id,
                 "challenger_run_id": comparison.challenger.run_id,
                 "min_improvement": min_improvement,
+                "allow_new_features": allow_new_features,
+                "challenger_alias": challenger_alias,
                 "window": f"{comparison.as_of_min}..{comparison.as_of_max}",
                 "rows": comparison.rows,
                 **comparison.cost_matrix.as_params(),
             }
         )
-        metrics = {}
+        metrics: dict[str, float] = {}
         for role, report in (
             ("champion", comparison.champion),
             ("challenger", comparison.challenger),
@@ -313,7 +344,7 @@ def promote(
     if promoted:
         client.set_registered_model_alias(name, PREVIOUS, before)
         client.set_registered_model_alias(name, CHAMPION, challenger)
-        client.delete_registered_model_alias(name, CHALLENGER)
+        client.delete_registered_model_alias(name, challenger_alias)
         after = challenger
     return PromotionDecision(
         promoted=promoted,

@@ -32,9 +32,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
 from .calibration import MarginCalibrator
 from .decisions import Thresholds, decide
@@ -73,7 +73,7 @@ def feature_matrix(frame: pd.DataFrame, feature_names: list[str]) -> np.ndarray:
     return frame[feature_names].to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-class TreeRiskModel(mlflow.pyfunc.PythonModel):
+class TreeRiskModel(PythonModel):
     """Calibrated gradient-boosted-tree risk model with decisions and reason codes.
 
     Holds the fitted calibrator, the decision thresholds, the ordered feature names and their

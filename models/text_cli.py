@@ -11,8 +11,9 @@ nothing. Stage functions return results; only this module prints.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -49,7 +50,7 @@ def _progress() -> Progress:
     )
 
 
-def _kv_table(title: str, rows: list[tuple[str, object]]) -> Table:
+def _kv_table(title: str, rows: Sequence[tuple[str, object]]) -> Table:
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("", style="bold")
     table.add_column("")
@@ -84,7 +85,7 @@ def _text_config(
         base = TextModelConfig(encoder="scratch", lr=1e-3, epochs=8, patience=2)
     else:
         base = TextModelConfig(encoder="minilm")
-    overrides = {
+    overrides: dict[str, Any] = {
         k: v
         for k, v in {
             "epochs": epochs,
@@ -249,7 +250,9 @@ def text_features(
     table: Annotated[Path | None, typer.Option(help=TABLE_HELP)] = None,
     encoder: Annotated[str, typer.Option(help="minilm (fine-tuned) or scratch.")] = "minilm",
     folds: Annotated[int, typer.Option(help="Author folds for cross-fitted scores.")] = 3,
-    epochs: Annotated[int, typer.Option(help="Fine-tuning epochs per fold model.")] = 1,
+    epochs: Annotated[
+        int | None, typer.Option(help="Epochs per fold model (default: minilm 1, scratch 3).")
+    ] = None,
     max_len: Annotated[int, typer.Option(help="Tokens per document.")] = 48,
     max_train_rows: Annotated[
         int, typer.Option(help="Documents per fold model (all scam ones up to half).")
@@ -282,6 +285,8 @@ def text_features(
 
     settings = get_settings()
     base = _read_table(table)
+    if epochs is None:
+        epochs = 1 if encoder == "minilm" else 3
     config = _text_config(encoder, epochs, max_len, None, None, seed, tiny=False)
     if encoder == "minilm":
         config = replace(config, lr=1e-4, patience=1)
@@ -464,6 +469,11 @@ def promote(
     min_improvement: Annotated[
         float, typer.Option(help="Expected-cost improvement per row the challenger must exceed.")
     ] = 0.0,
+    challenger: Annotated[str, typer.Option(help="Alias of the contender.")] = "challenger",
+    allow_new_features: Annotated[
+        bool,
+        typer.Option(help="Allow a challenger that needs features the champion does not use."),
+    ] = False,
     repeats: Annotated[int, typer.Option(help="Latency: timed runs per model (median).")] = 3,
 ) -> object:
     """Move `champion` to the challenger only if it wins on expected cost; record why in MLflow."""
@@ -472,7 +482,14 @@ def promote(
     data = _read_table(table)
     try:
         with console.status("comparing champion and challenger"):
-            decision = run(get_settings(), data, min_improvement=min_improvement, repeats=repeats)
+            decision = run(
+                get_settings(),
+                data,
+                min_improvement=min_improvement,
+                allow_new_features=allow_new_features,
+                challenger=challenger,
+                repeats=repeats,
+            )
     except (LookupError, ValueError) as exc:
         raise _fail(str(exc)) from None
     console.print(_comparison_table(decision.comparison))

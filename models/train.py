@@ -219,7 +219,7 @@ def fit_risk_model(
     model_str = clf.booster_.model_to_string(num_iteration=best)
     booster = lgb.Booster(model_str=model_str)  # exactly the trees that are shipped
 
-    margin_valid = booster.predict(valid.x, raw_score=True)
+    margin_valid = np.asarray(booster.predict(valid.x, raw_score=True), dtype=np.float64)
     calibrator, p_valid, thresholds = calibrate_and_threshold(
         margin_valid, valid.y, cost_matrix, calibration
     )
@@ -232,7 +232,11 @@ def fit_risk_model(
         feature_descriptions=describe_features(features, feature_descriptions),
     )
     risk = {
-        s: (p_valid if s == "valid" else calibrator.predict(booster.predict(d.x, raw_score=True)))
+        s: (
+            p_valid
+            if s == "valid"
+            else calibrator.predict(np.asarray(booster.predict(d.x, raw_score=True)))
+        )
         for s, d in splits.items()
         if d.rows
     }
@@ -463,7 +467,7 @@ def log_risk_model(
         for name, content in (extra_dicts or {}).items():
             mlflow.log_dict(content, name)
         with tempfile.TemporaryDirectory() as tmp:
-            curves = {
+            curves: dict[str, tuple[np.ndarray, np.ndarray]] = {
                 s: (fitted.splits[s].y, fitted.risk[s])
                 for s in ("valid", "test")
                 if s in fitted.risk and 0 < fitted.splits[s].y.sum() < fitted.splits[s].rows

@@ -17,9 +17,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
 from .data import check_text
 from .model import TextPredictor
@@ -41,7 +41,7 @@ def score_texts(predictor: TextPredictor, texts: list[Any]) -> tuple[np.ndarray,
     return scores, errors
 
 
-class TextScamModel(mlflow.pyfunc.PythonModel):
+class TextScamModel(PythonModel):
     """pyfunc wrapper around :class:`TextPredictor` (loaded from the ``text_model`` artifact)."""
 
     def __init__(self, predictor: TextPredictor | None = None) -> None:

@@ -22,6 +22,7 @@ torch is imported inside the functions: importing this module is cheap.
 
 from __future__ import annotations
 
+import os
 import random
 import tempfile
 import time
@@ -191,6 +192,10 @@ def fit_text_model(
 
     fit_started = time.perf_counter()
     dev = select_device(device)
+    if dev.type == "cuda":
+        # cuBLAS needs a fixed workspace for deterministic matmuls (read when cuBLAS starts, so
+        # this only helps if CUDA was not used earlier in the process; warn_only covers the rest).
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     deterministic_before = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True, warn_only=True)
     try:

@@ -286,3 +286,19 @@ def test_train_result_alias_is_reported(strong_champion_env):  # type: ignore[no
     assert isinstance(challenger, TrainResult)
     assert challenger.alias == CHALLENGER and champion.alias == CHAMPION
     assert any("@challenger" in v for _, v in challenger.summary_rows())
+
+
+def test_guard_refuses_a_challenger_that_needs_features_the_champion_lacks(tmp_path, table):  # type: ignore[no-untyped-def]
+    """E.g. a model on ``textmodel_*`` columns, which batch scoring does not compute yet."""
+    settings = Settings(data_dir=tmp_path / "data", api_key="test-key")
+    label = table["label"].to_numpy()
+    extra = np.where(label == 1, 0.9, 0.1) + np.random.default_rng(0).normal(0, 0.2, table.height)
+    richer = table.with_columns(pl.Series("textmodel_max", extra))
+    train_risk_model(table, settings=settings, params=WEAK_LGBM, seed=0)
+    train_challenger(richer, settings=settings, params=FAST_XGB, seed=0)
+    kept = promote(settings, richer, repeats=1)
+    assert not kept.promoted and "textmodel_max" in kept.reason
+    assert kept.comparison.better("expected_cost") == CHALLENGER  # cheaper, yet refused
+    assert load_scorer(settings).family == "lightgbm"
+    moved = promote(settings, richer, repeats=1, allow_new_features=True)
+    assert moved.promoted and load_scorer(settings).family == "xgboost"
