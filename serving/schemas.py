@@ -133,7 +133,10 @@ class ScoreResponse(BaseModel):
     event_id: str
     user_id: str
     features_as_of: datetime = Field(
-        description="Instant of the batch feature snapshot the online features start from (UTC)."
+        description=(
+            "Instant the online store was backfilled through (UTC); later events are "
+            "recorded as they are scored or posted to /v1/events."
+        )
     )
 
 
