@@ -62,12 +62,12 @@ def agent_train(
             help="Feature table; default features/training_text.parquet if present, else training.parquet."
         ),
     ] = None,
-    iterations: Annotated[int, typer.Option(help="Expert-iteration rounds.")] = 6,
-    episodes: Annotated[int, typer.Option(help="Self-play episodes per round.")] = 400,
-    simulations: Annotated[int, typer.Option(help="Search simulations per step.")] = 32,
+    iterations: Annotated[int, typer.Option(help="Expert-iteration rounds.")] = 8,
+    episodes: Annotated[int, typer.Option(help="Self-play episodes per round.")] = 1000,
+    simulations: Annotated[int, typer.Option(help="Search simulations per step.")] = 64,
     valid_cases: Annotated[
         int, typer.Option(help="Validation cases per round (stratified).")
-    ] = 500,
+    ] = 2000,
     missed_scam: Annotated[float, typer.Option(help="Cost of allowing a scam.")] = 500.0,
     wrongful_block: Annotated[float, typer.Option(help="Cost of blocking a good user.")] = 100.0,
     escalate: Annotated[float, typer.Option(help="Cost of an escalation to a human.")] = 10.0,

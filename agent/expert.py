@@ -38,17 +38,17 @@ from agent.policy import MCTSPolicy
 
 @dataclass(frozen=True)
 class ExpertIterationConfig:
-    iterations: int = 6  # self-play / fit / validate rounds
-    episodes: int = 400  # self-play episodes per iteration
+    iterations: int = 8  # self-play / fit / validate rounds
+    episodes: int = 1000  # self-play episodes per iteration
     scam_share: float = 0.3  # share of scam cases among self-play episodes
     dirichlet_fraction: float = 0.25  # root noise in self-play
     dirichlet_alpha: float = 0.5
-    epochs: int = 30  # passes over the replay samples per iteration
+    epochs: int = 10  # passes over the replay samples per iteration
     batch_size: int = 256
-    learning_rate: float = 3e-3
+    learning_rate: float = 1e-3
     weight_decay: float = 1e-4
     replay: int = 3  # iterations of samples kept
-    valid_cases: int = 500  # stratified validation cases per evaluation
+    valid_cases: int = 2000  # stratified validation cases per evaluation
     value_target: str = "expected"  # "expected" or "realised"
     seed: int = 0
 
@@ -156,9 +156,9 @@ def fit_network(
     net: PolicyValueNet,
     samples: Samples,
     *,
-    epochs: int = 30,
+    epochs: int = 10,
     batch_size: int = 256,
-    learning_rate: float = 3e-3,
+    learning_rate: float = 1e-3,
     weight_decay: float = 1e-4,
     seed: int = 0,
 ) -> dict[str, float]:
