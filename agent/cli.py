@@ -65,6 +65,9 @@ def agent_train(
     iterations: Annotated[int, typer.Option(help="Expert-iteration rounds.")] = 8,
     episodes: Annotated[int, typer.Option(help="Self-play episodes per round.")] = 1000,
     simulations: Annotated[int, typer.Option(help="Search simulations per step.")] = 64,
+    root_rule: Annotated[
+        str, typer.Option(help="Root action selection: gumbel (sequential halving) or puct.")
+    ] = "gumbel",
     valid_cases: Annotated[
         int, typer.Option(help="Validation cases per round (stratified).")
     ] = 2000,
@@ -85,6 +88,9 @@ def agent_train(
     from agent.train import AgentTrainConfig, load_labels, load_training_table, train_agent
 
     torch.set_num_threads(1)  # tiny batches: threads only add overhead on a shared CPU
+    if root_rule not in ("gumbel", "puct"):
+        err.print(f"[red]--root-rule must be gumbel or puct, got {root_rule!r}[/]")
+        raise typer.Exit(2)
     settings = get_settings()
     try:
         frame, path = load_training_table(settings, table)
@@ -97,7 +103,7 @@ def agent_train(
             missed_scam=missed_scam, wrongful_block=wrongful_block, escalate=escalate
         ),
         group_costs=_parse_group_costs(group_cost),
-        search={**defaults.search, "num_simulations": simulations},
+        search={**defaults.search, "num_simulations": simulations, "root_rule": root_rule},
         expert=ExpertIterationConfig(
             iterations=iterations, episodes=episodes, valid_cases=valid_cases, seed=seed
         ),

@@ -25,6 +25,10 @@ a reveal not expanded yet; expand it (all its bin children) and back up. Simulat
 of ``batch_size`` with virtual visits, and the new nodes of a wave are evaluated by the network in
 one batch; particle beliefs are computed in one batch per wave and cached per mask.
 The search is deterministic (Dirichlet root noise, for self-play only, comes from ``seed``).
+
+Root rule: PUCT (the default) or ``root_rule="gumbel"``: sequential halving over the reveals with
+Gumbel noise in self-play, the action by ``g + logits + sigma(Q)`` and the improved policy as the
+network's target (:func:`_gumbel_search`).
 """
 
 from __future__ import annotations
@@ -124,10 +128,14 @@ class SearchOutput:
     network_input: np.ndarray = field(repr=False)  # [F] the root state's features
     nodes: int = 0
     belief_rows: int = 0
+    improved_policy: np.ndarray | None = field(default=None, repr=False)  # [A], Gumbel root only
 
     @property
     def policy(self) -> np.ndarray:
-        """The visit distribution [A] (the network's policy target)."""
+        """The network's policy target [A]: the visit distribution (PUCT root) or the improved
+        policy ``softmax(logits + sigma(completed Q))`` (Gumbel root)."""
+        if self.improved_policy is not None:
+            return self.improved_policy
         n = self.visit_counts.astype(np.float64)
         return n / n.sum() if n.sum() > 0 else self.legal / self.legal.sum()
 
@@ -341,9 +349,15 @@ def search(
     value_unit: float | None = None,
     dirichlet_alpha: float = 0.5,
     dirichlet_fraction: float = 0.0,
+    root_rule: str = "puct",
+    gumbel_c_visit: float = 50.0,
+    gumbel_c_scale: float = 0.1,
     seed: int = 0,
 ) -> SearchOutput:
     """Run ``num_simulations`` simulations from ``root`` and return the root statistics.
+
+    ``root_rule="gumbel"`` replaces PUCT at the root by Gumbel sequential halving (Danihelka et al.,
+    2022; :func:`_gumbel_schedule`); below the root the descent is PUCT either way.
 
     ``evaluate`` maps network inputs [B, F] to (policy logits [B, A], values [B] in cost units).
     PUCT compares ``(Q - max Q) / value_unit`` (default: the cheapest evidence cost, the smallest
@@ -353,6 +367,8 @@ def search(
     """
     if backup not in ("mean", "max"):
         raise ValueError(f"backup must be 'mean' or 'max', got {backup!r}")
+    if root_rule not in ("puct", "gumbel"):
+        raise ValueError(f"root_rule must be 'puct' or 'gumbel', got {root_rule!r}")
     if num_simulations < 1 or batch_size < 1:
         raise ValueError("num_simulations and batch_size must be positive")
     if value_unit is None:  # the cheapest lookup: the smallest cost difference that matters
@@ -366,6 +382,17 @@ def search(
     all_ids = np.arange(parts.size)
     root_node = s._make_node(root.mask, all_ids, parts.weights)
     s._evaluate([root_node])
+    if root_rule == "gumbel":
+        return _gumbel_search(
+            s,
+            root_node,
+            num_simulations=num_simulations,
+            batch_size=batch_size,
+            noise=dirichlet_fraction > 0,
+            c_visit=gumbel_c_visit,
+            c_scale=gumbel_c_scale,
+            seed=seed,
+        )
     if dirichlet_fraction > 0:
         rng = np.random.default_rng(seed)
         legal = root_node.legal
@@ -376,41 +403,7 @@ def search(
     done = 0
     while done < num_simulations:
         wave = min(batch_size, num_simulations - done)
-        paths: list[list[tuple[_Node, int]]] = []
-        to_expand: list[tuple[_Node, int]] = []
-        for _ in range(wave):
-            path: list[tuple[_Node, int]] = []
-            node = root_node
-            while True:
-                if not node.evaluated:  # created earlier in this wave: wait for its evaluation
-                    path.append((node, -1))
-                    break
-                a = s.select_action(node)
-                node.visits[a] += 1  # virtual visit until the backup
-                path.append((node, a))
-                if a >= s.n_reveal:
-                    break
-                if a not in node.children:
-                    if (node, a) not in to_expand:
-                        to_expand.append((node, a))
-                    break
-                children, pi = node.children[a]
-                node = s.select_child(children, pi)
-            paths.append(path)
-        # one belief batch for every expansion of the wave, then one network batch
-        requests: dict[int, list[np.ndarray]] = {}
-        for node, a in to_expand:
-            requests.setdefault(node.mask | (1 << (a + 1)), []).append(node.members)
-        parts.ensure({m: np.unique(np.concatenate(v)) for m, v in requests.items()})
-        fresh: list[_Node] = []
-        for node, a in to_expand:
-            fresh += s.expand(node, a)
-        s._evaluate(fresh)
-        for path in paths:
-            for node, a in reversed(path):
-                if a < 0:
-                    continue  # a node evaluated in this wave: its first visit is the evaluation
-                s.record(node, a)
+        _run_wave(s, root_node, [None] * wave)
         done += wave
 
     legal = root_node.legal
@@ -418,16 +411,129 @@ def search(
     visits = root_node.visits.copy()
     order = np.lexsort((-np.arange(len(visits)), np.nan_to_num(q, nan=-np.inf), visits))
     action = int([i for i in order[::-1] if legal[i]][0])
+    return _output(s, root_node, action)
+
+
+def _output(
+    s: _Search, root_node: _Node, action: int, improved: np.ndarray | None = None
+) -> SearchOutput:
     assert root_node.x is not None
     return SearchOutput(
         action=action,
-        visit_counts=visits,
-        q_values=q,
+        visit_counts=root_node.visits.copy(),
+        q_values=s.q_vector(root_node),
         prior=root_node.prior,
-        legal=legal,
+        legal=root_node.legal,
         root_value=s.value(root_node),
         belief=root_node.belief,
         network_input=root_node.x,
         nodes=s.nodes,
-        belief_rows=parts.belief_rows,
+        belief_rows=s.particles.belief_rows,
+        improved_policy=improved,
     )
+
+
+def _run_wave(s: _Search, root_node: _Node, root_actions: list[int | None]) -> None:
+    """One wave of simulations, one per entry of ``root_actions`` (the root action to take, or
+    None for PUCT), with virtual visits; one belief batch and one network batch for the wave."""
+    parts = s.particles
+    paths: list[list[tuple[_Node, int]]] = []
+    to_expand: list[tuple[_Node, int]] = []
+    for forced in root_actions:
+        path: list[tuple[_Node, int]] = []
+        node = root_node
+        while True:
+            if not node.evaluated:  # created earlier in this wave: wait for its evaluation
+                path.append((node, -1))
+                break
+            a = forced if (node is root_node and forced is not None) else s.select_action(node)
+            node.visits[a] += 1  # virtual visit until the backup
+            path.append((node, a))
+            if a >= s.n_reveal:
+                break
+            if a not in node.children:
+                if (node, a) not in to_expand:
+                    to_expand.append((node, a))
+                break
+            children, pi = node.children[a]
+            node = s.select_child(children, pi)
+        paths.append(path)
+    # one belief batch for every expansion of the wave, then one network batch
+    requests: dict[int, list[np.ndarray]] = {}
+    for node, a in to_expand:
+        requests.setdefault(node.mask | (1 << (a + 1)), []).append(node.members)
+    parts.ensure({m: np.unique(np.concatenate(v)) for m, v in requests.items()})
+    fresh: list[_Node] = []
+    for node, a in to_expand:
+        fresh += s.expand(node, a)
+    s._evaluate(fresh)
+    for path in paths:
+        for node, a in reversed(path):
+            if a < 0:
+                continue  # a node evaluated in this wave: its first visit is the evaluation
+            s.record(node, a)
+
+
+def _gumbel_search(
+    s: _Search,
+    root: _Node,
+    *,
+    num_simulations: int,
+    batch_size: int,
+    noise: bool,
+    c_visit: float,
+    c_scale: float,
+    seed: int,
+) -> SearchOutput:
+    """Gumbel root: sequential halving over the root's reveals, then the best of the survivor and
+    the decisions by ``g + logits + sigma(Q)`` (Danihelka et al., 2022, "Policy improvement by
+    planning with Gumbel").
+
+    The decisions' values are exact, so only reveals take simulations. Every legal reveal is
+    considered (at most ``G - 1``); each of the ``ceil(log2 m)`` phases splits its share of the
+    budget evenly over the reveals still in, then keeps the better half. ``g`` is Gumbel noise
+    when ``noise`` (self-play), else 0. ``sigma(Q) = c_scale * (c_visit + max visits) *
+    (Q - max Q) / value_unit``: Q in units of the cheapest evidence, as PUCT's. The policy target is
+    the improved policy ``softmax(logits + sigma(completed Q))``, unvisited reveals completed with
+    the root's value.
+    """
+    legal = root.legal
+    logits = np.where(legal, np.log(np.clip(root.prior, 1e-30, None)), -np.inf)
+    rng = np.random.default_rng(seed)
+    g = rng.gumbel(size=legal.shape[0]) if noise else np.zeros(legal.shape[0])
+    reveals = [int(a) for a in np.flatnonzero(legal) if a < s.n_reveal]
+    remaining = sorted(reveals, key=lambda a: -(g[a] + logits[a]))
+
+    def sigma(q: np.ndarray) -> np.ndarray:
+        top = float(np.nanmax(np.where(legal, q, np.nan)))
+        return c_scale * (c_visit + float(root.visits.max())) * (q - top) / s.value_unit
+
+    def completed_q() -> np.ndarray:
+        q = s.q_vector(root)
+        return np.where(legal & np.isnan(q), s.value(root), q)
+
+    phases = int(np.ceil(np.log2(len(remaining)))) if len(remaining) > 1 else 1
+    used = 0
+    for phase in range(phases):
+        if not remaining:
+            break
+        if phase == phases - 1:
+            per = max(1, (num_simulations - used) // len(remaining))
+        else:
+            per = max(1, num_simulations // (phases * len(remaining)))
+        schedule: list[int | None] = [a for _ in range(per) for a in remaining]
+        for start in range(0, len(schedule), batch_size):
+            _run_wave(s, root, schedule[start : start + batch_size])
+        used += len(schedule)
+        if len(remaining) > 1:
+            score = g + logits + sigma(completed_q())
+            remaining = sorted(remaining, key=lambda a: -score[a])[: (len(remaining) + 1) // 2]
+
+    q = completed_q()
+    score = g + logits + sigma(q)
+    finalists = remaining[:1] + [int(a) for a in np.flatnonzero(legal) if a >= s.n_reveal]
+    action = max(finalists, key=lambda a: (score[a], -a))
+    z = np.where(legal, logits + sigma(q), -np.inf)
+    z = z - z[legal].max()
+    improved = np.where(legal, np.exp(z), 0.0)
+    return _output(s, root, action, improved / improved.sum())

@@ -36,6 +36,9 @@ class MCTSPolicy:
         value_unit: float | None = None,
         dirichlet_alpha: float = 0.5,
         dirichlet_fraction: float = 0.0,
+        root_rule: str = "puct",
+        gumbel_c_visit: float = 50.0,
+        gumbel_c_scale: float = 0.1,
         seed: int = 0,
         record: bool = False,
     ) -> None:
@@ -50,6 +53,9 @@ class MCTSPolicy:
             "value_unit": value_unit,
             "dirichlet_alpha": dirichlet_alpha,
             "dirichlet_fraction": dirichlet_fraction,
+            "root_rule": root_rule,
+            "gumbel_c_visit": gumbel_c_visit,
+            "gumbel_c_scale": gumbel_c_scale,
         }
         self._rng = np.random.default_rng(seed)
         self.record = record
@@ -80,10 +86,21 @@ class MCTSPolicy:
                 "visits": int(out.visit_counts[a]),
                 "value": None if np.isnan(out.q_values[a]) else float(out.q_values[a]),
                 "prior": float(out.prior[a]),
+                "policy": float(out.policy[a]),  # the search's answer: visit shares or improved
             }
             for a in np.flatnonzero(out.legal)
         ]
-        candidates.sort(key=lambda c: (-int(c["visits"]), str(c["action"])))
+        # the action taken first, then by the search's policy (PUCT: visits; Gumbel: the improved
+        # policy, which may prefer a reveal that sequential halving eliminated early)
+        taken = action_name(layout, out.action)
+        candidates.sort(
+            key=lambda c: (
+                c["action"] != taken,
+                -float(c["policy"]),
+                -int(c["visits"]),
+                c["action"],
+            )
+        )
         return Choice(
             action=out.action,
             belief=p,

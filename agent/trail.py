@@ -3,9 +3,9 @@
 :func:`investigate_with_agent` takes the user's latest row of the agent's feature table (or, for a
 user not in it, features computed now as of midnight after the last day of data), runs the trained
 agent on it, revealing each group's true values when it asks for them, and returns a JSON-able
-dict: every step's action, why (the root's visit counts, values and priors of the candidates), the
-posterior after it and the evidence revealed, then the decision; plus the most similar past
-labelled cases from the FAISS index. :func:`render_agent_trail` prints it with Rich.
+dict: every step's action, why (the root's visit counts, values, priors and policy of the
+candidates), the posterior after it and the evidence revealed, then the decision; plus the most
+similar past labelled cases from the FAISS index. :func:`render_agent_trail` prints it with Rich.
 """
 
 from __future__ import annotations
@@ -195,7 +195,8 @@ def _why_text(why: dict) -> str:
     parts = []
     for c in cands[:4]:
         value = "" if c["value"] is None else f", value {c['value']:.2f}"
-        parts.append(f"{c['action']}: {c['visits']} visits{value}")
+        share = f", policy {c['policy']:.2f}" if "policy" in c else ""
+        parts.append(f"{c['action']}: {c['visits']} visits{value}{share}")
     return "; ".join(parts)
 
 

@@ -53,6 +53,7 @@ class AgentTrainConfig:
             "batch_size": 8,
             "c_puct": 1.25,
             "backup": "mean",
+            "root_rule": "gumbel",  # chosen on validation over PUCT (README, agent section)
         }
     )
     expert: ExpertIterationConfig = field(default_factory=ExpertIterationConfig)

@@ -22,7 +22,13 @@ from scamguard.settings import Settings
 SMALL_CONFIG = AgentTrainConfig(
     belief={"n_estimators": 40, "copies": 2, "threads": 1},
     completion={"k_scam": 6, "k_benign": 10, "max_rows_per_class": 5000},
-    search={"num_simulations": 8, "batch_size": 4, "c_puct": 1.25, "backup": "mean"},
+    search={
+        "num_simulations": 8,
+        "batch_size": 4,
+        "c_puct": 1.25,
+        "backup": "mean",
+        "root_rule": "gumbel",
+    },
     expert=ExpertIterationConfig(iterations=1, episodes=16, valid_cases=30, epochs=5),
     hidden=16,
 )

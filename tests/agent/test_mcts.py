@@ -107,3 +107,52 @@ def test_search_is_deterministic_for_a_seed() -> None:
     assert np.array_equal(runs[0].visit_counts, runs[1].visit_counts)
     assert np.array_equal(runs[0].prior, runs[1].prior)
     assert not np.array_equal(runs[0].prior, runs[2].prior)  # other noise, other seed
+
+
+def test_gumbel_root_takes_the_exact_cheap_group_first_and_stops() -> None:
+    # Gumbel root, untrained network: sequential halving on the reveals' values finds the oracle
+    # (with 24 simulations neither root does, untrained: the mean backup's values are still high)
+    world = toy_world(costs={"oracle": 1.0, "hint": 1.0, "noise": 1.0})
+    policy = MCTSPolicy(
+        world.model,
+        world.untrained_net(),
+        world.costs,
+        root_rule="gumbel",
+        **{**SEARCH, "num_simulations": 96},
+    )
+    for episode in play(policy, world.test_env, np.arange(30)):
+        assert [s.name for s in episode.steps][0] == "reveal oracle"
+        assert len(episode.steps) == 2
+        assert episode.decision == ("block" if episode.label else "allow")
+
+
+def test_gumbel_root_budget_target_and_determinism() -> None:
+    world = toy_world()
+    view = CaseView(values=world.test_env.observe(world.test_env.reset(3)), mask=1)
+
+    def run(seed: int, noise: float):  # type: ignore[no-untyped-def]
+        policy = MCTSPolicy(
+            world.model,
+            world.untrained_net(),
+            world.costs,
+            root_rule="gumbel",
+            dirichlet_fraction=noise,
+            seed=seed,
+            **SEARCH,
+        )
+        return policy.search(view)[0]
+
+    out = run(7, 0.0)
+    target = out.policy
+    assert target.sum() == pytest.approx(1.0) and np.all(target[~out.legal] == 0)
+    # the improved policy ranks actions by value, not by visit shares
+    q = np.where(out.legal, out.q_values, np.nan)
+    assert target[int(np.nanargmax(q))] > target[int(np.nanargmin(q))]
+    n_reveals = int(out.legal[: world.layout.n_groups - 1].sum())
+    assert (
+        SEARCH["num_simulations"] <= out.visit_counts.sum() <= SEARCH["num_simulations"] + n_reveals
+    )
+    assert np.array_equal(run(7, 0.5).policy, run(7, 0.5).policy)
+    assert np.array_equal(out.policy, run(8, 0.0).policy)  # no noise: the seed does not matter
+    with pytest.raises(ValueError, match="root_rule"):
+        MCTSPolicy(world.model, world.untrained_net(), world.costs, root_rule="ucb").search(view)

@@ -92,3 +92,12 @@ def test_agent_eval_without_a_trained_agent_says_so(trained_env: Settings) -> No
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 1 and "agent-train" in result.output
+
+
+def test_agent_train_refuses_an_unknown_root_rule(trained_env: Settings) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["agent-train", "--root-rule", "ucb"],
+        env={"SCAMGUARD_DATA_DIR": str(trained_env.data_dir)},
+    )
+    assert result.exit_code == 2 and "--root-rule must be gumbel or puct" in result.output

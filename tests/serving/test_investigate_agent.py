@@ -56,8 +56,9 @@ def _check_trail(agent: dict) -> None:
         assert before["posterior_after"] == pytest.approx(after["posterior_before"])
     for step in trail:
         candidates = step["why"]["candidates"]
-        assert candidates[0]["action"] == step["action"]  # the most visited candidate is taken
+        assert candidates[0]["action"] == step["action"]  # the taken action is listed first
         assert sum(c["visits"] for c in candidates) > 0
+        assert sum(c["policy"] for c in candidates) == pytest.approx(1.0)
         if step["action"].startswith("reveal "):
             assert step["revealed"]  # the group's columns and their values
     assert agent["similar_cases"] and all(c["distance"] >= 0 for c in agent["similar_cases"])
