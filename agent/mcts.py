@@ -500,7 +500,8 @@ def _gumbel_search(
     legal = root.legal
     logits = np.where(legal, np.log(np.clip(root.prior, 1e-30, None)), -np.inf)
     rng = np.random.default_rng(seed)
-    g = rng.gumbel(size=legal.shape[0]) if noise else np.zeros(legal.shape[0])
+    n = legal.shape[0]
+    g = np.asarray(rng.gumbel(size=n), dtype=np.float64) if noise else np.zeros(n)
     reveals = [int(a) for a in np.flatnonzero(legal) if a < s.n_reveal]
     remaining = sorted(reveals, key=lambda a: -(g[a] + logits[a]))
 
