@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
+from typing import cast
 
 import numpy as np
 import polars as pl
@@ -203,11 +204,11 @@ def _ts(row: tuple) -> int:
 def evaluate_online(spec: Spec, history: UserHistory) -> float | None:
     """The value of ``spec`` for the user of ``history`` as of ``history.as_of``."""
     if isinstance(spec, Distinct):
-        first = history.sightings.get(spec.what, {}).values()
+        first_ts = history.sightings.get(spec.what, {}).values()
         if spec.window is None:
-            return float(len(first))
+            return float(len(first_ts))
         lo = history.as_of - micros(spec.window)
-        return float(sum(1 for t in first if t >= lo))
+        return float(sum(1 for t in first_ts if t >= lo))
     if spec.window is None:  # a running total (Count or Max, see running_totals)
         total = history.totals.get(spec.name)
         return (0.0 if total is None else total) if isinstance(spec, Count) else total
@@ -339,14 +340,14 @@ def _cumulative_block(
                     out[s.name] = np.where(total > 0, hits / np.maximum(total, 1), np.nan)
             else:
                 out[s.name] = hits
-    seen = [s for s in specs if isinstance(s, Distinct)]
+    seen = [d for d in specs if isinstance(d, Distinct)]
     if seen:
         sorted_keys, order = stream(first["user_id"], first["first_ts"])
-        at = positions(sorted_keys, {timedelta(0), *(s.window for s in seen)})
-        for s in seen:
-            what, wanted = _codes_of(first["what"], [s.what])
+        at = positions(sorted_keys, {timedelta(0), *(d.window for d in seen)})
+        for d in seen:
+            what, wanted = _codes_of(first["what"], [d.what])
             cs = running(np.isin(what, wanted).astype(np.int8), order)
-            out[s.name] = cs[at[timedelta(0)]] - cs[at[s.window]]
+            out[d.name] = cs[at[timedelta(0)]] - cs[at[d.window]]
     for name, values in out.items():  # back to the order of ``keys``
         restored = np.empty_like(values)
         restored[probe_order] = values
@@ -429,10 +430,10 @@ def add_aggregates(
     first_seen = _micros(first_seen, "first_ts").with_columns(_as_enum("what", first_seen))
     widest = max((micros(s.window) for s in specs if s.window is not None), default=0)
     bounds = [f[c] for f, c in ((keys, "as_of"), (ledger, "ts"), (first_seen, "first_ts"))]
-    known = [int(v) for b in bounds for v in (b.min(), b.max()) if v is not None]
+    known = [int(cast(int, v)) for b in bounds for v in (b.min(), b.max()) if v is not None]
     lo = min(known) - widest if known else 0
     span = max(known) - lo + 1 if known else 1
-    n_users = 1 + max(int(f["user_id"].max() or 0) for f in (keys, ledger, first_seen))
+    n_users = 1 + max(int(cast(int, f["user_id"].max() or 0)) for f in (keys, ledger, first_seen))
     n_blocks = max(
         math.ceil(ledger.height / max(block_rows, 1)),
         math.ceil(n_users * span / _MAX_KEY),

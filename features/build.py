@@ -7,6 +7,7 @@ week before each ``as_of``; the target uses labels as eventually known.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -57,7 +58,7 @@ class Tables:
     labels: pl.LazyFrame
 
     @classmethod
-    def from_frames(cls, frames: dict[str, pl.DataFrame | pl.LazyFrame]) -> Tables:
+    def from_frames(cls, frames: Mapping[str, pl.DataFrame | pl.LazyFrame]) -> Tables:
         return cls(**{k: v.lazy() for k, v in frames.items() if k in cls.__dataclass_fields__})
 
     def events(self) -> pl.LazyFrame:

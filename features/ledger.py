@@ -227,9 +227,7 @@ def sighting_rows(table: str, frame: Frame) -> Frame:
 
 def build_ledger(tables: dict[str, pl.LazyFrame]) -> pl.LazyFrame:
     """All ledger rows of ``tables`` (raw table name -> frame), in the ``LEDGER_SCHEMA``."""
-    parts = [
-        ledger_rows(t, tables[t]).cast(dict(LEDGER_SCHEMA)) for t in LEDGER_TABLES if t in tables
-    ]
+    parts = [ledger_rows(t, tables[t]).cast(LEDGER_SCHEMA) for t in LEDGER_TABLES if t in tables]
     return pl.concat(parts) if parts else pl.LazyFrame(schema=LEDGER_SCHEMA)
 
 

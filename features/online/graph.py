@@ -92,6 +92,7 @@ class ComponentIndex:
                 "INSERT INTO idents (kind, ident, n_users, comp_id) VALUES (?, ?, 0, NULL)",
                 (kind, ident),
             )
+            assert cur.lastrowid is not None  # an INSERT always sets it
             ident_id, n_users, ident_comp = cur.lastrowid, 0, None
         else:
             ident_id, n_users, ident_comp = row
@@ -303,7 +304,10 @@ class ComponentIndex:
                 if seen is None:
                     owner[nxt] = k
                     search = searches[k]
-                    (search.users if nxt[0] == "u" else search.idents).add(nxt[1])
+                    if nxt[0] == "u":
+                        search.users.add(str(nxt[1]))
+                    else:
+                        search.idents.add(int(nxt[1]))
                     search.frontier.append(nxt)
                     continue
                 j = find(seen)

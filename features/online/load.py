@@ -135,8 +135,11 @@ def backfill(
 
     # first sightings
     logins = first_logins(past.logins).collect(engine="streaming").lazy()  # as build_features
-    seen = first_sightings({**frames, "logins": logins}).with_columns(_micros("first_ts"))
-    seen = seen.collect(engine="streaming")
+    seen = (
+        first_sightings({**frames, "logins": logins})
+        .with_columns(_micros("first_ts"))
+        .collect(engine="streaming")
+    )
     _insert(
         store,
         "INSERT INTO sightings (user_id, what, value, first_ts) VALUES (?, ?, ?, ?)",
