@@ -88,7 +88,9 @@ def agent_train(
     from agent.train import AgentTrainConfig, load_labels, load_training_table, train_agent
 
     torch.set_num_threads(1)  # tiny batches: threads only add overhead on a shared CPU
-    if root_rule not in ("gumbel", "puct"):
+    from agent.mcts import ROOT_RULES
+
+    if root_rule not in ROOT_RULES:
         err.print(f"[red]--root-rule must be gumbel or puct, got {root_rule!r}[/]")
         raise typer.Exit(2)
     settings = get_settings()

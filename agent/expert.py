@@ -156,11 +156,11 @@ def fit_network(
     net: PolicyValueNet,
     samples: Samples,
     *,
-    epochs: int = 10,
-    batch_size: int = 256,
-    learning_rate: float = 1e-3,
-    weight_decay: float = 1e-4,
-    seed: int = 0,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    weight_decay: float,
+    seed: int,
 ) -> dict[str, float]:
     """Fit ``net`` in place to the visit targets and outcomes; returns the last epoch's losses."""
     g = torch.Generator().manual_seed(seed)

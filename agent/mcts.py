@@ -47,6 +47,7 @@ BeliefFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 # network inputs [B, F] -> (policy logits [B, A], value [B] in cost units, <= 0)
 Evaluator = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
+ROOT_RULES: tuple[str, ...] = ("puct", "gumbel")  # root action selection, see search()
 DEFAULT_BINS: tuple[float, ...] = tuple(float(v) for v in np.arange(-8.0, 5.5, 1.0))
 
 
@@ -357,7 +358,7 @@ def search(
     """Run ``num_simulations`` simulations from ``root`` and return the root statistics.
 
     ``root_rule="gumbel"`` replaces PUCT at the root by Gumbel sequential halving (Danihelka et al.,
-    2022; :func:`_gumbel_schedule`); below the root the descent is PUCT either way.
+    2022; :func:`_gumbel_search`); below the root the descent is PUCT either way.
 
     ``evaluate`` maps network inputs [B, F] to (policy logits [B, A], values [B] in cost units).
     PUCT compares ``(Q - max Q) / value_unit`` (default: the cheapest evidence cost, the smallest
@@ -367,8 +368,8 @@ def search(
     """
     if backup not in ("mean", "max"):
         raise ValueError(f"backup must be 'mean' or 'max', got {backup!r}")
-    if root_rule not in ("puct", "gumbel"):
-        raise ValueError(f"root_rule must be 'puct' or 'gumbel', got {root_rule!r}")
+    if root_rule not in ROOT_RULES:
+        raise ValueError(f"root_rule must be one of {ROOT_RULES}, got {root_rule!r}")
     if num_simulations < 1 or batch_size < 1:
         raise ValueError("num_simulations and batch_size must be positive")
     if value_unit is None:  # the cheapest lookup: the smallest cost difference that matters
@@ -411,17 +412,18 @@ def search(
     visits = root_node.visits.copy()
     order = np.lexsort((-np.arange(len(visits)), np.nan_to_num(q, nan=-np.inf), visits))
     action = int([i for i in order[::-1] if legal[i]][0])
-    return _output(s, root_node, action)
+    return _output(s, root_node, action, q)
 
 
 def _output(
-    s: _Search, root_node: _Node, action: int, improved: np.ndarray | None = None
+    s: _Search, root_node: _Node, action: int, q: np.ndarray, improved: np.ndarray | None = None
 ) -> SearchOutput:
+    """The root's statistics; ``q`` [A] is its Q vector (NaN where never expanded)."""
     assert root_node.x is not None
     return SearchOutput(
         action=action,
         visit_counts=root_node.visits.copy(),
-        q_values=s.q_vector(root_node),
+        q_values=q,
         prior=root_node.prior,
         legal=root_node.legal,
         root_value=s.value(root_node),
@@ -509,15 +511,12 @@ def _gumbel_search(
         top = float(np.nanmax(np.where(legal, q, np.nan)))
         return c_scale * (c_visit + float(root.visits.max())) * (q - top) / s.value_unit
 
-    def completed_q() -> np.ndarray:
-        q = s.q_vector(root)
+    def completed(q: np.ndarray) -> np.ndarray:
         return np.where(legal & np.isnan(q), s.value(root), q)
 
-    phases = int(np.ceil(np.log2(len(remaining)))) if len(remaining) > 1 else 1
+    phases = max(1, int(np.ceil(np.log2(len(remaining))))) if remaining else 0
     used = 0
     for phase in range(phases):
-        if not remaining:
-            break
         if phase == phases - 1:
             per = max(1, (num_simulations - used) // len(remaining))
         else:
@@ -527,14 +526,12 @@ def _gumbel_search(
             _run_wave(s, root, schedule[start : start + batch_size])
         used += len(schedule)
         if len(remaining) > 1:
-            score = g + logits + sigma(completed_q())
+            score = g + logits + sigma(completed(s.q_vector(root)))
             remaining = sorted(remaining, key=lambda a: -score[a])[: (len(remaining) + 1) // 2]
 
-    q = completed_q()
-    score = g + logits + sigma(q)
+    q = s.q_vector(root)
+    improved_logits = logits + sigma(completed(q))
+    score = g + improved_logits
     finalists = remaining[:1] + [int(a) for a in np.flatnonzero(legal) if a >= s.n_reveal]
     action = max(finalists, key=lambda a: (score[a], -a))
-    z = np.where(legal, logits + sigma(q), -np.inf)
-    z = z - z[legal].max()
-    improved = np.where(legal, np.exp(z), 0.0)
-    return _output(s, root, action, improved / improved.sum())
+    return _output(s, root, action, q, _softmax(improved_logits, legal))

@@ -195,8 +195,7 @@ def _why_text(why: dict) -> str:
     parts = []
     for c in cands[:4]:
         value = "" if c["value"] is None else f", value {c['value']:.2f}"
-        share = f", policy {c['policy']:.2f}" if "policy" in c else ""
-        parts.append(f"{c['action']}: {c['visits']} visits{value}{share}")
+        parts.append(f"{c['action']}: {c['visits']} visits{value}, policy {c['policy']:.2f}")
     return "; ".join(parts)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import sqlite3
 from collections import deque
 from dataclasses import dataclass, field
+from typing import cast
 
 from features.graph import HUB_LIMIT, LINK_KINDS
 from scamguard.schema import SCAM_TYPOLOGIES
@@ -305,9 +306,9 @@ class ComponentIndex:
                     owner[nxt] = k
                     search = searches[k]
                     if nxt[0] == "u":
-                        search.users.add(str(nxt[1]))
+                        search.users.add(cast(str, nxt[1]))
                     else:
-                        search.idents.add(int(nxt[1]))
+                        search.idents.add(cast(int, nxt[1]))
                     search.frontier.append(nxt)
                     continue
                 j = find(seen)

@@ -101,3 +101,25 @@ def test_agent_train_refuses_an_unknown_root_rule(trained_env: Settings) -> None
         env={"SCAMGUARD_DATA_DIR": str(trained_env.data_dir)},
     )
     assert result.exit_code == 2 and "--root-rule must be gumbel or puct" in result.output
+
+
+def test_agent_train_cli_defaults_are_the_training_config_defaults() -> None:
+    # the options repeat the config's defaults so that --help shows them: they must not drift
+    import inspect
+
+    from agent.cli import agent_train
+    from agent.train import AgentTrainConfig
+
+    config = AgentTrainConfig()
+    options = {k: p.default for k, p in inspect.signature(agent_train).parameters.items()}
+    assert options["iterations"] == config.expert.iterations
+    assert options["episodes"] == config.expert.episodes
+    assert options["valid_cases"] == config.expert.valid_cases
+    assert options["simulations"] == config.search["num_simulations"]
+    assert options["root_rule"] == config.search["root_rule"]
+    assert options["seed"] == config.seed
+    assert (options["missed_scam"], options["wrongful_block"], options["escalate"]) == (
+        config.costs.missed_scam,
+        config.costs.wrongful_block,
+        config.costs.escalate,
+    )
