@@ -71,6 +71,12 @@ def agent_train(
     valid_cases: Annotated[
         int, typer.Option(help="Validation cases per round (stratified).")
     ] = 2000,
+    selfplay_folds: Annotated[
+        int,
+        typer.Option(
+            help="Self-play with beliefs fitted without the case's fold of users (0: in sample)."
+        ),
+    ] = 4,
     missed_scam: Annotated[float, typer.Option(help="Cost of allowing a scam.")] = 500.0,
     wrongful_block: Annotated[float, typer.Option(help="Cost of blocking a good user.")] = 100.0,
     escalate: Annotated[float, typer.Option(help="Cost of an escalation to a human.")] = 10.0,
@@ -93,6 +99,9 @@ def agent_train(
     if root_rule not in ROOT_RULES:
         err.print(f"[red]--root-rule must be gumbel or puct, got {root_rule!r}[/]")
         raise typer.Exit(2)
+    if selfplay_folds == 1 or selfplay_folds < 0:
+        err.print(f"[red]--selfplay-folds must be 0 (off) or at least 2, got {selfplay_folds}[/]")
+        raise typer.Exit(2)
     settings = get_settings()
     try:
         frame, path = load_training_table(settings, table)
@@ -109,6 +118,7 @@ def agent_train(
         expert=ExpertIterationConfig(
             iterations=iterations, episodes=episodes, valid_cases=valid_cases, seed=seed
         ),
+        selfplay_folds=selfplay_folds,
         seed=seed,
     )
     with _progress(console) as progress:
@@ -267,6 +277,19 @@ def agent_eval(
     for name, (d, lo, hi) in evaluation.versus.items():
         diffs.add_row(name, f"{d:+.3f}", f"[{lo:+.3f}, {hi:+.3f}]")
     console.print(diffs)
+    if evaluation.typology_scams:
+        by_typology = Table(title="Scam recall by typology", title_justify="left")
+        by_typology.add_column("typology")
+        by_typology.add_column("scams", justify="right")
+        for name in evaluation.typology_recall:
+            by_typology.add_column(name, justify="right")
+        for kind, n in evaluation.typology_scams.items():
+            by_typology.add_row(
+                kind,
+                str(n),
+                *(f"{recall[kind]:.3f}" for recall in evaluation.typology_recall.values()),
+            )
+        console.print(by_typology)
     console.print(
         f"Hindsight lower bound on the expected mean total cost (evidence chosen knowing the case's "
         f"values; not a policy): {evaluation.hindsight_bound:.3f}",

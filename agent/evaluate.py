@@ -171,6 +171,24 @@ class AgentEvaluation:
     split: str
     versus: dict[str, tuple[float, float, float]]  # "<a> - <b>" -> (diff, lo, hi)
     hindsight_bound: float  # see :func:`hindsight_bound`
+    typology_scams: dict[str, int]  # typology -> scam cases in the sample
+    typology_recall: dict[str, dict[str, float]]  # policy -> typology -> scam recall
+
+
+def recall_by_typology(
+    episodes: list[Episode], typology: np.ndarray
+) -> tuple[dict[str, int], dict[str, float]]:
+    """(scam cases, scam recall) per typology of the scam cases among ``episodes`` [n];
+    ``typology`` [n] names each case's typology (benign cases are skipped)."""
+    caught: dict[str, list[bool]] = {}
+    for episode, kind in zip(episodes, typology, strict=True):
+        if episode.label == 1:
+            caught.setdefault(str(kind) or "unknown", []).append(episode.decision != "allow")
+    names = sorted(caught)
+    return (
+        {k: len(caught[k]) for k in names},
+        {k: float(np.mean(caught[k])) for k in names},
+    )
 
 
 def hindsight_bound(
@@ -253,4 +271,8 @@ def evaluate_agent(
     bound = hindsight_bound(
         bundle.layout, bundle.belief, bundle.costs, chosen.values, sample.weights
     )
-    return AgentEvaluation(reports, episodes, sample, split, versus, bound)
+    scams: dict[str, int] = {}
+    by_typology: dict[str, dict[str, float]] = {}
+    for name, eps in episodes.items():
+        scams, by_typology[name] = recall_by_typology(eps, chosen.typology)
+    return AgentEvaluation(reports, episodes, sample, split, versus, bound, scams, by_typology)

@@ -4,13 +4,16 @@ Each iteration:
 
 1. **Self-play.** ``episodes`` training cases, drawn with ``scam_share`` of scams (importance
    weights restore the true class mix), are investigated by :class:`~agent.policy.MCTSPolicy`
-   with the current network and Dirichlet noise at the root. Revealing a group returns the case's
-   true values; the search itself completes unrevealed values from *other* users' cases.
+   with the current network and root noise. Revealing a group returns the case's true values;
+   the search itself completes unrevealed values from *other* users' cases. With cross-fitted
+   models (``agent.crossfit``) the belief and completions of a case's search never saw its user.
 2. **Targets.** For every step: the root visit distribution (policy target) and the outcome from
    that step on: minus the evidence still bought, minus the decision's loss. ``value_target``
    "realised" uses the true label; "expected" uses the expected loss of the decision taken at the
    belief reached with the case's true values (same mean if the belief is calibrated, far less
-   variance with scams this rare).
+   variance with scams this rare); "search" uses the search's value of its own answer at that step
+   (the policy target's mean Q: the improved policy rather than the noisy self-play actions); "mixed" is the mean
+   of "search" and "expected".
 3. **Fit.** Cross-entropy to the visits plus squared error to the outcome (in ``value_scale``
    units), weighted, on the samples of the last ``replay`` iterations.
 4. **Validate.** The search with the new network (no noise) on a fixed stratified sample of the
@@ -20,7 +23,7 @@ Each iteration:
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -31,9 +34,12 @@ from torch.nn import functional as F
 from agent.env import DecisionCosts, InvestigationEnv
 from agent.episode import Episode
 from agent.evaluate import CaseSample, play, stratified_cases, summarise
+from agent.mcts import SearchOutput
 from agent.network import PolicyValueNet
 from agent.planner import CaseModel
 from agent.policy import MCTSPolicy
+
+VALUE_TARGETS: tuple[str, ...] = ("expected", "realised", "search", "mixed")
 
 
 @dataclass(frozen=True)
@@ -49,12 +55,12 @@ class ExpertIterationConfig:
     weight_decay: float = 1e-4
     replay: int = 3  # iterations of samples kept
     valid_cases: int = 2000  # stratified validation cases per evaluation
-    value_target: str = "expected"  # "expected" or "realised"
+    value_target: str = "expected"  # see VALUE_TARGETS
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.value_target not in ("expected", "realised"):
-            raise ValueError(f"value_target must be 'expected' or 'realised': {self.value_target}")
+        if self.value_target not in VALUE_TARGETS:
+            raise ValueError(f"value_target must be one of {VALUE_TARGETS}: {self.value_target!r}")
 
     def as_params(self) -> dict:
         return {f"ei_{k}": v for k, v in asdict(self).items()}
@@ -98,6 +104,33 @@ def _outcomes(
     return -(future_evidence + loss)
 
 
+def _policy_value(out: SearchOutput) -> float:
+    """The value of the search's answer at its root: its policy target's mean Q over the
+    actions with a Q (decisions always have one; reveals once expanded)."""
+    known = out.legal & ~np.isnan(out.q_values)
+    pi = np.where(known, out.policy, 0.0)
+    if pi.sum() <= 0:
+        return float(out.root_value)
+    return float(np.dot(pi, np.where(known, out.q_values, 0.0)) / pi.sum())
+
+
+def _value_targets(
+    episode: Episode,
+    step_costs: np.ndarray,
+    costs: DecisionCosts,
+    target: str,
+    searches: list[SearchOutput],
+) -> np.ndarray:
+    """Value targets [n] of an episode's ``n`` searched steps (cost units; see the module doc)."""
+    n = len(searches)
+    if target in ("expected", "realised"):
+        return _outcomes(episode, step_costs, costs, target)[:n]
+    root = np.asarray([_policy_value(o) for o in searches])
+    if target == "search":
+        return root
+    return 0.5 * (root + _outcomes(episode, step_costs, costs, "expected")[:n])
+
+
 def self_play(
     model: CaseModel,
     net: PolicyValueNet,
@@ -109,23 +142,35 @@ def self_play(
     config: ExpertIterationConfig,
     search: dict[str, Any],
     seed: int,
+    fold_models: Sequence[CaseModel] = (),
+    folds: np.ndarray | None = None,
     on_case: Callable[[], None] | None = None,
 ) -> tuple[Samples, list[Episode]]:
-    """Self-play episodes on ``sample`` (env rows) and their training samples."""
-    policy = MCTSPolicy(
-        model,
-        net,
-        costs,
-        **search,
-        dirichlet_fraction=config.dirichlet_fraction,
-        dirichlet_alpha=config.dirichlet_alpha,
-        seed=seed,
-        record=True,
-    )
+    """Self-play episodes on ``sample`` (env rows) and their training samples.
+
+    With ``fold_models`` (``agent.crossfit``), a case of fold ``folds[row]`` is searched with
+    ``fold_models[folds[row]]`` (a belief that never saw it), else with ``model``.
+    """
+    if fold_models and folds is None:
+        raise ValueError("fold_models need the folds of the env rows")
+    policies = [
+        MCTSPolicy(
+            m,
+            net,
+            costs,
+            **search,
+            dirichlet_fraction=config.dirichlet_fraction,
+            dirichlet_alpha=config.dirichlet_alpha,
+            seed=seed + i,
+            record=True,
+        )
+        for i, m in enumerate(fold_models or [model])
+    ]
     parts: list[Samples] = []
     episodes: list[Episode] = []
     group_cost = env.layout.costs
     for row, weight in zip(sample.rows, sample.weights, strict=True):
+        policy = policies[int(folds[row])] if fold_models and folds is not None else policies[0]
         policy.history.clear()
         (episode,) = play(policy, env, np.asarray([row]), owners=owners[[row]])
         episodes.append(episode)
@@ -136,14 +181,14 @@ def self_play(
                 for s in episode.steps
             ]
         )
-        z = _outcomes(episode, step_costs, costs, config.value_target)
         n = len(outs)  # one search per step
+        z = _value_targets(episode, step_costs, costs, config.value_target, outs)
         parts.append(
             Samples(
                 x=np.stack([o.network_input for o in outs]),
                 pi=np.stack([o.policy for o in outs]),
                 legal=np.stack([o.legal for o in outs]),
-                z=z[:n],
+                z=z,
                 w=np.full(n, weight),
             )
         )
@@ -214,12 +259,18 @@ def validate(
     env: InvestigationEnv,
     sample: CaseSample,
     *,
+    owners: np.ndarray,
     search: dict[str, Any],
     on_case: Callable[[], None] | None = None,
 ) -> tuple[float, float, float]:
-    """(mean total cost, scam recall, mean evidence cost) of the search with ``net`` on ``sample``."""
+    """(mean total cost, scam recall, mean evidence cost) of the search with ``net`` on ``sample``.
+
+    ``owners`` [N] are the env rows' user codes: completions skip the case's own user's training
+    rows, as in ``agent-eval`` (a user's earlier cases carry labels decided later).
+    """
     policy = MCTSPolicy(model, net, costs, **search)
-    report = summarise("mcts", play(policy, env, sample.rows, on_case=on_case), sample.weights)
+    episodes = play(policy, env, sample.rows, owners=owners[sample.rows], on_case=on_case)
+    report = summarise("mcts", episodes, sample.weights)
     return report.mean_total_cost, report.scam_recall, report.mean_evidence_cost
 
 
@@ -231,24 +282,28 @@ def expert_iteration(
     train_env: InvestigationEnv,
     train_owners: np.ndarray,
     valid_env: InvestigationEnv,
+    valid_owners: np.ndarray,
     config: ExpertIterationConfig,
     search: dict[str, Any] | None = None,
+    fold_models: Sequence[CaseModel] = (),
+    train_folds: np.ndarray | None = None,
     on_iteration: Callable[[IterationResult], None] | None = None,
     on_case: Callable[[str], None] | None = None,
 ) -> tuple[PolicyValueNet, list[IterationResult]]:
     """Run ``config.iterations`` rounds (module docstring); returns the best network and the curve.
 
     ``search`` holds the search keyword arguments (``agent.mcts.search``), the same for
-    self-play (plus root noise) and validation. ``on_case(stage)`` is called after every played case (progress bars); ``on_iteration`` after
+    self-play (plus root noise) and validation. ``fold_models`` / ``train_folds`` [N] make
+    self-play out of sample (``agent.crossfit``); validation always uses ``model``.
+    ``on_case(stage)`` is called after every played case (progress bars); ``on_iteration`` after
     every round, including round 0 (the untrained network on validation).
     """
     import time
 
     search = dict(search or {})
     rng = np.random.default_rng(config.seed)
-    valid_sample = stratified_cases(
-        valid_env.labels, config.valid_cases, seed=config.seed, max_scams=config.valid_cases // 3
-    )
+    # the sample `agent-eval --split valid --cases <valid_cases>` plays too
+    valid_sample = stratified_cases(valid_env.labels, config.valid_cases, seed=config.seed)
     y = train_env.labels
     n_scam = int(round(config.episodes * config.scam_share))
     history: list[IterationResult] = []
@@ -263,6 +318,7 @@ def expert_iteration(
         costs,
         valid_env,
         valid_sample,
+        owners=valid_owners,
         search=search,
         on_case=tick("validation"),
     )
@@ -300,6 +356,8 @@ def expert_iteration(
             config=config,
             search=search,
             seed=config.seed * 1000 + it,
+            fold_models=fold_models,
+            folds=train_folds,
             on_case=tick("self-play"),
         )
         replay = [*replay, samples][-config.replay :]
@@ -319,6 +377,7 @@ def expert_iteration(
             costs,
             valid_env,
             valid_sample,
+            owners=valid_owners,
             search=search,
             on_case=tick("validation"),
         )

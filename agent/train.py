@@ -28,6 +28,7 @@ import polars as pl
 from agent.baselines import FixedOrderTuning, tune_fixed_order
 from agent.belief import MaskedBelief, calibration_by_mask_size
 from agent.bundle import AgentBundle, bundle_dir
+from agent.crossfit import fold_case_models, user_folds
 from agent.data import prepare_cases
 from agent.env import DecisionCosts, InvestigationEnv, n_actions
 from agent.expert import ExpertIterationConfig, IterationResult, expert_iteration
@@ -62,6 +63,10 @@ class AgentTrainConfig:
     # missed scam is 500: at 100 the head's error was about one evidence cost and the validation
     # curve swung by +-0.1 between rounds; at 20 (or 10) it settled (README, agent section).
     value_scale: float = 20.0
+    # Self-play out of sample: 0 plays training cases with the belief fitted on them; k >= 2 fits
+    # k more beliefs, each without one fold of users (agent.crossfit), for self-play only. 4 was
+    # chosen on validation over 0 (README, agent section).
+    selfplay_folds: int = 4
     seed: int = 0
 
     def as_params(self) -> dict[str, Any]:
@@ -71,7 +76,13 @@ class AgentTrainConfig:
         params.update({f"completion_{k}": v for k, v in self.completion.items()})
         params.update({f"search_{k}": v for k, v in self.search.items()})
         params.update(self.expert.as_params())
-        params.update({"net_hidden": self.hidden, "value_scale": self.value_scale})
+        params.update(
+            {
+                "net_hidden": self.hidden,
+                "value_scale": self.value_scale,
+                "selfplay_folds": self.selfplay_folds,
+            }
+        )
         return params
 
 
@@ -236,6 +247,22 @@ def train_agent(
         value_scale=config.value_scale,
     )
     net = make_network(net_config, seed=config.seed)
+    folds, fold_models = None, []
+    if config.selfplay_folds:
+        stage(f"cross-fitted self-play models ({config.selfplay_folds} folds)")
+        folds = user_folds(data.train.owners, config.selfplay_folds, seed=config.seed)
+        fold_models = fold_case_models(
+            data.layout,
+            data.standardizer,
+            data.train.values,
+            data.train.labels,
+            data.train.owners,
+            folds,
+            belief_params={**belief.get_params()},
+            calib_values=data.valid.values,
+            calib_labels=data.valid.labels,
+            completion=completion,
+        )
     train_env = InvestigationEnv(
         data.layout, data.train.values, data.train.labels, costs=config.costs
     )
@@ -249,8 +276,11 @@ def train_agent(
         train_env=train_env,
         train_owners=data.train.owners,
         valid_env=valid_env,
+        valid_owners=data.valid.owners,
         config=config.expert,
         search=config.search,
+        fold_models=fold_models,
+        train_folds=folds,
         on_iteration=on_iteration,
         on_case=on_case,
     )

@@ -26,6 +26,7 @@ def trained_toy():
         train_env=world.train_env,
         train_owners=world.train_owners,
         valid_env=world.valid_env,
+        valid_owners=np.full(world.valid_env.labels.size, -1),  # new users: nothing to skip
         # 80 episodes in all: a higher rate than the default (sized for 1,000 a round)
         config=ExpertIterationConfig(
             iterations=2, episodes=40, valid_cases=40, epochs=10, learning_rate=3e-3

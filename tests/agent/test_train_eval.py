@@ -11,11 +11,12 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from agent.bundle import AgentBundle
-from agent.evaluate import REPORT_KEYS
-from agent.train import EXPERIMENT_NAME
+from agent.episode import Episode
+from agent.evaluate import REPORT_KEYS, evaluate_agent, recall_by_typology
+from agent.train import EXPERIMENT_NAME, load_training_table
 from scamguard.cli import app
 from scamguard.settings import Settings, get_settings
-from tests.agent.helpers import small_agent
+from tests.agent.helpers import SMALL_CONFIG, small_agent
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +47,18 @@ def test_saved_bundle_reloads_to_the_same_decisions(agent) -> None:
         loaded.belief.predict(x, masks), result.bundle.belief.predict(x, masks)
     )
     assert loaded.fixed_order == result.fixed_order
+
+
+def test_agent_eval_on_valid_reproduces_the_training_validation(agent) -> None:
+    # the round kept, and the untrained round 0, score the same on `agent-eval --split valid`
+    settings, result = agent
+    table, _ = load_training_table(settings)
+    bundle = AgentBundle.load(result.path)
+    evaluation = evaluate_agent(bundle, table, split="valid", cases=SMALL_CONFIG.expert.valid_cases)
+    cost = {r.policy: r.mean_total_cost for r in evaluation.reports}
+    best = min(result.curve, key=lambda r: r.valid_mean_total_cost)
+    assert cost["mcts-trained"] == pytest.approx(best.valid_mean_total_cost, abs=1e-9)
+    assert cost["mcts-untrained"] == pytest.approx(result.curve[0].valid_mean_total_cost, abs=1e-9)
 
 
 @pytest.fixture
@@ -81,6 +94,24 @@ def test_agent_eval_table(cli_env) -> None:
     result = CliRunner().invoke(app, ["agent-eval", "--cases", "30"], env=cli_env)
     assert result.exit_code == 0, result.output
     assert "mcts-trained" in result.output and "Paired difference" in result.output
+    assert "Scam recall by typology" in result.output
+
+
+def test_recall_by_typology_counts_scams_only() -> None:
+    def episode(label: int, decision: str) -> Episode:
+        return Episode(0, [], decision, 0.0, 0.0, label, 0.0)
+
+    episodes = [
+        episode(1, "block"),
+        episode(1, "allow"),
+        episode(1, "escalate"),
+        episode(0, "block"),  # benign: not counted anywhere
+        episode(1, "allow"),
+    ]
+    kinds = np.asarray(["fraud_ring", "fraud_ring", "fake_client", "", "fake_client"], dtype=object)
+    scams, recall = recall_by_typology(episodes, kinds)
+    assert scams == {"fake_client": 2, "fraud_ring": 2}
+    assert recall == {"fake_client": 0.5, "fraud_ring": 0.5}
 
 
 def test_agent_eval_without_a_trained_agent_says_so(trained_env: Settings) -> None:
@@ -117,6 +148,7 @@ def test_agent_train_cli_defaults_are_the_training_config_defaults() -> None:
     assert options["valid_cases"] == config.expert.valid_cases
     assert options["simulations"] == config.search["num_simulations"]
     assert options["root_rule"] == config.search["root_rule"]
+    assert options["selfplay_folds"] == config.selfplay_folds
     assert options["seed"] == config.seed
     assert (options["missed_scam"], options["wrongful_block"], options["escalate"]) == (
         config.costs.missed_scam,
