@@ -8,8 +8,9 @@ teaches the network that evidence settles a case more often than it does at deci
 :func:`fold_case_models` therefore fits ``k`` extra beliefs, belief ``f`` without the users of
 fold ``f`` (:func:`user_folds`), each with its own :class:`~agent.planner.CaseModel` whose
 completions come from the other folds only. A self-play case of fold ``f`` is then investigated
-exactly as a new case is at decision time: a belief that never saw it, completions from cases
-the belief did see. These models serve self-play only; validation, evaluation and serving use
+as a new case is at decision time: by a belief never trained on its user's cases, with completions
+from cases the belief was trained on. (Not perfectly: the standardizer and the ``similar_*``
+features were built from every training case.) These models serve self-play only; validation, evaluation and serving use
 the belief fitted on every training case.
 """
 
@@ -57,9 +58,12 @@ def fold_case_models(
     each belief is calibrated on ``calib_values`` / ``calib_labels`` like the main one (not at all
     without them).
     """
+    k = int(folds.max()) + 1
     models = []
-    for f in range(int(folds.max()) + 1):
+    for f in range(k):
         keep = folds != f
+        if keep.all():
+            raise ValueError(f"fold {f} of {k} holds no case: fewer users than folds?")
         if not labels[keep].any():
             raise ValueError(f"fold {f}: the other folds hold no scam case")
         belief = MaskedBelief(**belief_params).fit(

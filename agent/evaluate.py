@@ -183,7 +183,8 @@ def recall_by_typology(
     caught: dict[str, list[bool]] = {}
     for episode, kind in zip(episodes, typology, strict=True):
         if episode.label == 1:
-            caught.setdefault(str(kind) or "unknown", []).append(episode.decision != "allow")
+            name = "unknown" if kind is None or kind == "" else str(kind)
+            caught.setdefault(name, []).append(episode.decision != "allow")
     names = sorted(caught)
     return (
         {k: len(caught[k]) for k in names},
@@ -271,8 +272,8 @@ def evaluate_agent(
     bound = hindsight_bound(
         bundle.layout, bundle.belief, bundle.costs, chosen.values, sample.weights
     )
-    scams: dict[str, int] = {}
-    by_typology: dict[str, dict[str, float]] = {}
-    for name, eps in episodes.items():
-        scams, by_typology[name] = recall_by_typology(eps, chosen.typology)
+    by_typology = {
+        name: recall_by_typology(eps, chosen.typology)[1] for name, eps in episodes.items()
+    }
+    scams = recall_by_typology(next(iter(episodes.values())), chosen.typology)[0]
     return AgentEvaluation(reports, episodes, sample, split, versus, bound, scams, by_typology)

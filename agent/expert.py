@@ -6,14 +6,16 @@ Each iteration:
    weights restore the true class mix), are investigated by :class:`~agent.policy.MCTSPolicy`
    with the current network and root noise. Revealing a group returns the case's true values;
    the search itself completes unrevealed values from *other* users' cases. With cross-fitted
-   models (``agent.crossfit``) the belief and completions of a case's search never saw its user.
-2. **Targets.** For every step: the root visit distribution (policy target) and the outcome from
+   models (``agent.crossfit``) the belief of a case's search was never trained on its user's
+   cases, and its completions come from other users' folds.
+2. **Targets.** For every step: the search's policy (the root visit shares with a PUCT root, the
+   improved policy with a Gumbel root) and the outcome from
    that step on: minus the evidence still bought, minus the decision's loss. ``value_target``
    "realised" uses the true label; "expected" uses the expected loss of the decision taken at the
    belief reached with the case's true values (same mean if the belief is calibrated, far less
    variance with scams this rare); "search" uses the search's value of its own answer at that step
-   (the policy target's mean Q: the improved policy rather than the noisy self-play actions); "mixed" is the mean
-   of "search" and "expected".
+   (the policy target's mean Q, rather than the outcome of the noisy self-play actions); "mixed"
+   is the mean of "search" and "expected".
 3. **Fit.** Cross-entropy to the visits plus squared error to the outcome (in ``value_scale``
    units), weighted, on the samples of the last ``replay`` iterations.
 4. **Validate.** The search with the new network (no noise) on a fixed stratified sample of the
@@ -149,7 +151,7 @@ def self_play(
     """Self-play episodes on ``sample`` (env rows) and their training samples.
 
     With ``fold_models`` (``agent.crossfit``), a case of fold ``folds[row]`` is searched with
-    ``fold_models[folds[row]]`` (a belief that never saw it), else with ``model``.
+    ``fold_models[folds[row]]`` (a belief not trained on its user's cases), else with ``model``.
     """
     if fold_models and folds is None:
         raise ValueError("fold_models need the folds of the env rows")
@@ -302,7 +304,7 @@ def expert_iteration(
 
     search = dict(search or {})
     rng = np.random.default_rng(config.seed)
-    # the sample `agent-eval --split valid --cases <valid_cases>` plays too
+    # the sample `agent-eval --split valid --cases <valid_cases> --seed <config.seed>` plays too
     valid_sample = stratified_cases(valid_env.labels, config.valid_cases, seed=config.seed)
     y = train_env.labels
     n_scam = int(round(config.episodes * config.scam_share))

@@ -69,6 +69,10 @@ class AgentTrainConfig:
     selfplay_folds: int = 4
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if self.selfplay_folds < 0 or self.selfplay_folds == 1:
+            raise ValueError(f"selfplay_folds must be 0 (off) or at least 2: {self.selfplay_folds}")
+
     def as_params(self) -> dict[str, Any]:
         params: dict[str, Any] = {**self.costs.as_params(), "seed": self.seed}
         params.update({f"group_cost_{k}": v for k, v in (self.group_costs or {}).items()})

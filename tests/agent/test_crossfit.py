@@ -108,3 +108,24 @@ def test_self_play_searches_each_case_with_its_folds_model() -> None:
     assert samples.size == sum(len(e.steps) for e in episodes)
     with pytest.raises(ValueError, match="folds"):
         play()
+
+
+def test_an_empty_fold_or_a_single_fold_is_refused() -> None:
+    from agent.train import AgentTrainConfig
+
+    world = toy_world()
+    n = world.train_env.labels.size
+    folds = np.where(np.arange(n) % 2 == 0, 0, 2)  # fold 1 holds nobody
+    with pytest.raises(ValueError, match="fold 1 of 3 holds no case"):
+        fold_case_models(
+            world.layout,
+            world.model.standardizer,
+            world.train_env.values,
+            world.train_env.labels,
+            np.arange(n),
+            folds,
+            belief_params=world.belief.get_params(),
+            completion={"k_scam": 4, "k_benign": 4},
+        )
+    with pytest.raises(ValueError, match="selfplay_folds"):
+        AgentTrainConfig(selfplay_folds=1)
