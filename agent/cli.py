@@ -91,16 +91,12 @@ def agent_train(
 
     from agent.env import DecisionCosts
     from agent.expert import ExpertIterationConfig
+    from agent.mcts import ROOT_RULES
     from agent.train import AgentTrainConfig, load_labels, load_training_table, train_agent
 
     torch.set_num_threads(1)  # tiny batches: threads only add overhead on a shared CPU
-    from agent.mcts import ROOT_RULES
-
     if root_rule not in ROOT_RULES:
         err.print(f"[red]--root-rule must be gumbel or puct, got {root_rule!r}[/]")
-        raise typer.Exit(2)
-    if selfplay_folds == 1 or selfplay_folds < 0:
-        err.print(f"[red]--selfplay-folds must be 0 (off) or at least 2, got {selfplay_folds}[/]")
         raise typer.Exit(2)
     settings = get_settings()
     try:
@@ -109,18 +105,22 @@ def agent_train(
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None
     defaults = AgentTrainConfig()
-    config = AgentTrainConfig(
-        costs=DecisionCosts(
-            missed_scam=missed_scam, wrongful_block=wrongful_block, escalate=escalate
-        ),
-        group_costs=_parse_group_costs(group_cost),
-        search={**defaults.search, "num_simulations": simulations, "root_rule": root_rule},
-        expert=ExpertIterationConfig(
-            iterations=iterations, episodes=episodes, valid_cases=valid_cases, seed=seed
-        ),
-        selfplay_folds=selfplay_folds,
-        seed=seed,
-    )
+    try:  # the config checks its own values (costs, folds); say which one, exit 2
+        config = AgentTrainConfig(
+            costs=DecisionCosts(
+                missed_scam=missed_scam, wrongful_block=wrongful_block, escalate=escalate
+            ),
+            group_costs=_parse_group_costs(group_cost),
+            search={**defaults.search, "num_simulations": simulations, "root_rule": root_rule},
+            expert=ExpertIterationConfig(
+                iterations=iterations, episodes=episodes, valid_cases=valid_cases, seed=seed
+            ),
+            selfplay_folds=selfplay_folds,
+            seed=seed,
+        )
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
     with _progress(console) as progress:
         stage = progress.add_task("preparing", total=None)
         bars: dict[str, TaskID] = {}

@@ -272,8 +272,8 @@ def evaluate_agent(
     bound = hindsight_bound(
         bundle.layout, bundle.belief, bundle.costs, chosen.values, sample.weights
     )
-    by_typology = {
-        name: recall_by_typology(eps, chosen.typology)[1] for name, eps in episodes.items()
-    }
-    scams = recall_by_typology(next(iter(episodes.values())), chosen.typology)[0]
+    scams: dict[str, int] = {}  # the same cases for every policy
+    by_typology: dict[str, dict[str, float]] = {}
+    for name, eps in episodes.items():
+        scams, by_typology[name] = recall_by_typology(eps, chosen.typology)
     return AgentEvaluation(reports, episodes, sample, split, versus, bound, scams, by_typology)

@@ -155,6 +155,8 @@ def self_play(
     """
     if fold_models and folds is None:
         raise ValueError("fold_models need the folds of the env rows")
+    if folds is None or not fold_models:
+        folds = np.zeros(env.labels.size, dtype=np.int64)  # every row: the one policy
     policies = [
         MCTSPolicy(
             m,
@@ -172,7 +174,7 @@ def self_play(
     episodes: list[Episode] = []
     group_cost = env.layout.costs
     for row, weight in zip(sample.rows, sample.weights, strict=True):
-        policy = policies[int(folds[row])] if fold_models and folds is not None else policies[0]
+        policy = policies[int(folds[row])]
         policy.history.clear()
         (episode,) = play(policy, env, np.asarray([row]), owners=owners[[row]])
         episodes.append(episode)

@@ -7,8 +7,9 @@ choose anything):
 2. the masked belief on train, Platt-calibrated on valid; calibration per mask size on valid and
    test (``agent.belief``);
 3. the fixed-order baseline's order and threshold, tuned on the whole valid split;
-4. expert iteration (``agent.expert``): self-play on train, model selection on a valid sample;
-5. the bundle saved to ``<data_dir>/agent/`` and an MLflow run in the ``scamguard-agent``
+4. with ``selfplay_folds``, one more belief per fold of users, for self-play (``agent.crossfit``);
+5. expert iteration (``agent.expert``): self-play on train, model selection on a valid sample;
+6. the bundle saved to ``<data_dir>/agent/`` and an MLflow run in the ``scamguard-agent``
    experiment: parameters, the learning curve (metrics per iteration and ``learning_curve.png``),
    calibration tables, the group layout and the bundle files.
 """
@@ -33,6 +34,7 @@ from agent.data import prepare_cases
 from agent.env import DecisionCosts, InvestigationEnv, n_actions
 from agent.expert import ExpertIterationConfig, IterationResult, expert_iteration
 from agent.network import NetConfig, make_network
+from agent.planner import CaseModel
 from scamguard.settings import Settings
 
 EXPERIMENT_NAME = "scamguard-agent"
@@ -229,11 +231,28 @@ def train_agent(
         data.layout, belief, config.costs, data.valid.values, data.valid.labels
     )
 
+    completion = {**config.completion, "seed": config.seed}
+    folds, fold_models = None, []
+    if config.selfplay_folds:
+        stage(f"cross-fitted self-play beliefs ({config.selfplay_folds} folds)")
+        t = time.perf_counter()
+        folds = user_folds(data.train.owners, config.selfplay_folds, seed=config.seed)
+        fold_models = fold_case_models(
+            data.layout,
+            data.standardizer,
+            data.train.values,
+            data.train.labels,
+            data.train.owners,
+            folds,
+            belief_params=belief.get_params(),
+            calib_values=data.valid.values,
+            calib_labels=data.valid.labels,
+            completion=completion,
+        )
+        seconds["cross-fitted beliefs"] = time.perf_counter() - t
+
     stage("expert iteration")
     t = time.perf_counter()
-    from agent.planner import CaseModel
-
-    completion = {**config.completion, "seed": config.seed}
     model = CaseModel(
         data.layout,
         belief,
@@ -251,22 +270,6 @@ def train_agent(
         value_scale=config.value_scale,
     )
     net = make_network(net_config, seed=config.seed)
-    folds, fold_models = None, []
-    if config.selfplay_folds:
-        stage(f"cross-fitted self-play models ({config.selfplay_folds} folds)")
-        folds = user_folds(data.train.owners, config.selfplay_folds, seed=config.seed)
-        fold_models = fold_case_models(
-            data.layout,
-            data.standardizer,
-            data.train.values,
-            data.train.labels,
-            data.train.owners,
-            folds,
-            belief_params={**belief.get_params()},
-            calib_values=data.valid.values,
-            calib_labels=data.valid.labels,
-            completion=completion,
-        )
     train_env = InvestigationEnv(
         data.layout, data.train.values, data.train.labels, costs=config.costs
     )

@@ -7,8 +7,8 @@ import pytest
 
 from agent.env import n_actions, reveal_action
 from agent.episode import CaseView
-from agent.evaluate import play
-from agent.expert import ExpertIterationConfig, expert_iteration
+from agent.evaluate import play, stratified_cases, summarise
+from agent.expert import ExpertIterationConfig, expert_iteration, validate
 from agent.mcts import SearchRoot, search
 from agent.policy import MCTSPolicy
 from tests.agent.toy import toy_world
@@ -157,3 +157,20 @@ def test_gumbel_root_budget_target_and_determinism() -> None:
     assert np.array_equal(out.policy, run(8, 0.0).policy)  # no noise: the seed does not matter
     with pytest.raises(ValueError, match="root_rule"):
         MCTSPolicy(world.model, world.untrained_net(), world.costs, root_rule="ucb").search(view)
+
+
+def test_validation_skips_the_cases_own_user_as_agent_eval_does() -> None:
+    # validate training cases, so that each case's own row is its nearest completion unless skipped
+    world = toy_world()
+    env, owners = world.train_env, world.train_owners
+    sample = stratified_cases(env.labels, 60, seed=0)
+    net = world.untrained_net()
+
+    def played(case_owners: np.ndarray | None) -> float:
+        policy = MCTSPolicy(world.model, net, world.costs, **SEARCH)
+        episodes = play(policy, env, sample.rows, owners=case_owners)
+        return summarise("mcts", episodes, sample.weights).mean_total_cost
+
+    cost, _, _ = validate(world.model, net, world.costs, env, sample, owners=owners, search=SEARCH)
+    assert cost == pytest.approx(played(owners[sample.rows]), abs=1e-12)
+    assert cost != pytest.approx(played(None), abs=1e-6)  # its own row would change decisions
