@@ -210,6 +210,14 @@ def agent_eval(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print a JSON list, one object per policy.")
     ] = False,
+    by_variant: Annotated[
+        bool,
+        typer.Option(
+            "--by-variant",
+            help="Add a table of scam recall split by the simulator's drift variant (simulated "
+            "data only; not in --json).",
+        ),
+    ] = False,
 ) -> object:
     """Every policy side by side on the same held-out cases (the test split by default)."""
     import os
@@ -233,6 +241,16 @@ def agent_eval(
             f"[red]the agent's table {table_path} is gone: run `scamguard agent-train` again[/]"
         )
         raise typer.Exit(1)
+    table_frame = pl.read_parquet(table_path)
+    messages = None
+    if by_variant:
+        from agent.variant import raw_messages
+
+        try:
+            messages = raw_messages(settings.raw_dir)
+        except FileNotFoundError as exc:
+            err.print(f"[red]{exc}[/]")
+            raise typer.Exit(1) from None
     out = err if as_json else console
     with _progress(out) as progress:
         task = progress.add_task("loading", total=None)
@@ -242,7 +260,7 @@ def agent_eval(
 
         evaluation = evaluate_agent(
             bundle,
-            pl.read_parquet(table_path),
+            table_frame,
             split=split,
             cases=cases,
             seed=seed,
@@ -278,24 +296,53 @@ def agent_eval(
         diffs.add_row(name, f"{d:+.3f}", f"[{lo:+.3f}, {hi:+.3f}]")
     console.print(diffs)
     if evaluation.typology_scams:
-        by_typology = Table(title="Scam recall by typology", title_justify="left")
-        by_typology.add_column("typology")
-        by_typology.add_column("scams", justify="right")
-        for name in evaluation.typology_recall:
-            by_typology.add_column(name, justify="right")
-        for kind, n in evaluation.typology_scams.items():
-            by_typology.add_row(
-                kind,
-                str(n),
-                *(f"{recall[kind]:.3f}" for recall in evaluation.typology_recall.values()),
+        console.print(
+            _recall_table(
+                "Scam recall by typology",
+                "typology",
+                evaluation.typology_scams,
+                evaluation.typology_recall,
             )
-        console.print(by_typology)
+        )
+    if messages is not None:
+        from agent.evaluate import recall_by_group
+        from agent.variant import variant_of_cases
+
+        sampled = table_frame.filter(pl.col("split") == split)[evaluation.sample.rows]
+        kinds = variant_of_cases(sampled, messages)
+        scams: dict[str, int] = {}
+        recall: dict[str, dict[str, float]] = {}
+        for name, episodes in evaluation.episodes.items():
+            scams, recall[name] = recall_by_group(episodes, kinds)
+        console.print(
+            _recall_table(
+                "Scam recall by drift variant (a task/crypto message before as_of: variant)",
+                "messages",
+                scams,
+                recall,
+            )
+        )
     console.print(
         f"Hindsight lower bound on the expected mean total cost (evidence chosen knowing the case's "
         f"values; not a policy): {evaluation.hindsight_bound:.3f}",
         soft_wrap=True,
     )
     return evaluation
+
+
+def _recall_table(
+    title: str, kind: str, scams: dict[str, int], recall: dict[str, dict[str, float]]
+) -> Table:
+    """Scam recall per group of scams (rows) and policy (columns); ``recall`` is policy ->
+    group -> recall, ``scams`` group -> scam cases."""
+    table = Table(title=title, title_justify="left")
+    table.add_column(kind, no_wrap=True)
+    table.add_column("scams", justify="right")
+    for name in recall:
+        table.add_column(name, justify="right")
+    for group, n in scams.items():
+        table.add_row(group, str(n), *(f"{by_group[group]:.3f}" for by_group in recall.values()))
+    return table
 
 
 def register(app: typer.Typer) -> None:

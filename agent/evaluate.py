@@ -175,13 +175,14 @@ class AgentEvaluation:
     typology_recall: dict[str, dict[str, float]]  # policy -> typology -> scam recall
 
 
-def recall_by_typology(
-    episodes: list[Episode], typology: np.ndarray
+def recall_by_group(
+    episodes: list[Episode], groups: np.ndarray
 ) -> tuple[dict[str, int], dict[str, float]]:
-    """(scam cases, scam recall) per typology of the scam cases among ``episodes`` [n];
-    ``typology`` [n] names each case's typology (benign cases are skipped)."""
+    """(scam cases, scam recall) per group of the scam cases among ``episodes`` [n];
+    ``groups`` [n] names each case's group, e.g. its typology (benign cases are skipped; an empty
+    name is "unknown")."""
     caught: dict[str, list[bool]] = {}
-    for episode, kind in zip(episodes, typology, strict=True):
+    for episode, kind in zip(episodes, groups, strict=True):
         if episode.label == 1:
             name = "unknown" if kind is None or kind == "" else str(kind)
             caught.setdefault(name, []).append(episode.decision != "allow")
@@ -275,5 +276,5 @@ def evaluate_agent(
     scams: dict[str, int] = {}  # the same cases for every policy
     by_typology: dict[str, dict[str, float]] = {}
     for name, eps in episodes.items():
-        scams, by_typology[name] = recall_by_typology(eps, chosen.typology)
+        scams, by_typology[name] = recall_by_group(eps, chosen.typology)
     return AgentEvaluation(reports, episodes, sample, split, versus, bound, scams, by_typology)

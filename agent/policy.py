@@ -39,6 +39,7 @@ class MCTSPolicy:
         root_rule: str = "puct",
         gumbel_c_visit: float = 50.0,
         gumbel_c_scale: float = 0.1,
+        interior_rule: str = "puct",
         seed: int = 0,
         record: bool = False,
     ) -> None:
@@ -56,6 +57,7 @@ class MCTSPolicy:
             "root_rule": root_rule,
             "gumbel_c_visit": gumbel_c_visit,
             "gumbel_c_scale": gumbel_c_scale,
+            "interior_rule": interior_rule,
         }
         self._rng = np.random.default_rng(seed)
         self.record = record

@@ -183,6 +183,15 @@ _TASK_SCAM_MESSAGES = [
     "Your task balance shows ${amount} profit. Recharge {fee} {coin} to withdraw, our mentor will guide you.",
     "Join the optimisation team: rate products, earn bonus. Deposit {coin} to activate premium tasks.",
 ]
+
+
+def variant_message_prefixes() -> tuple[str, ...]:
+    """The fixed opening of each drift-variant (task / crypto) message template: the text before
+    its first slot. Every rendered variant message starts with one of them, and no other bank's
+    template does."""
+    return tuple(t.split("{", 1)[0] for t in _TASK_SCAM_MESSAGES)
+
+
 _FAKE_FREELANCER_COVERS = [
     "Hi, I can do this perfectly. Please pay me directly via PayPal friends and family, platform fees are too high.",
     "I have done this many times. We can skip the platform fee, send payment to my crypto wallet and I start now.",

@@ -9,7 +9,7 @@ from agent.env import n_actions, reveal_action
 from agent.episode import CaseView
 from agent.evaluate import play, stratified_cases, summarise
 from agent.expert import ExpertIterationConfig, expert_iteration, validate
-from agent.mcts import SearchRoot, search
+from agent.mcts import DEFAULT_BINS, SearchRoot, _Search, search
 from agent.policy import MCTSPolicy
 from tests.agent.toy import toy_world
 
@@ -110,7 +110,8 @@ def test_search_is_deterministic_for_a_seed() -> None:
     assert not np.array_equal(runs[0].prior, runs[2].prior)  # other noise, other seed
 
 
-def test_gumbel_root_takes_the_exact_cheap_group_first_and_stops() -> None:
+@pytest.mark.parametrize("interior_rule", ["puct", "gumbel"])
+def test_gumbel_root_takes_the_exact_cheap_group_first_and_stops(interior_rule: str) -> None:
     # Gumbel root, untrained network: sequential halving on the reveals' values finds the oracle
     # (with 24 simulations neither root does, untrained: the mean backup's values are still high)
     world = toy_world(costs={"oracle": 1.0, "hint": 1.0, "noise": 1.0})
@@ -119,6 +120,7 @@ def test_gumbel_root_takes_the_exact_cheap_group_first_and_stops() -> None:
         world.untrained_net(),
         world.costs,
         root_rule="gumbel",
+        interior_rule=interior_rule,
         **{**SEARCH, "num_simulations": 96},
     )
     for episode in play(policy, world.test_env, np.arange(30)):
@@ -157,6 +159,52 @@ def test_gumbel_root_budget_target_and_determinism() -> None:
     assert np.array_equal(out.policy, run(8, 0.0).policy)  # no noise: the seed does not matter
     with pytest.raises(ValueError, match="root_rule"):
         MCTSPolicy(world.model, world.untrained_net(), world.costs, root_rule="ucb").search(view)
+
+
+def test_gumbel_interior_selection_makes_visit_shares_follow_the_improved_policy() -> None:
+    # Gumbel's deterministic rule below the root: after n selections, each action's share of the
+    # visits is within a few 1/n of the improved policy softmax(log prior + sigma(Q))
+    world = toy_world()
+    values = world.test_env.observe(world.test_env.reset(3))
+    p = world.model.belief_of(values, 1)
+    root = SearchRoot(
+        layout=world.layout,
+        costs=world.costs,
+        mask=1,
+        particles=world.model.particles(values, 1, belief=p),
+        value_scale=world.untrained_net().config.value_scale,
+    )
+    s = _Search(
+        root,
+        world.untrained_net().evaluate,
+        c_puct=1.25,
+        bins=np.asarray(DEFAULT_BINS),
+        backup="mean",
+        # sigma = 0.1 * (10_000 + max visits) / 1_000 ~ 1 per cost unit, nearly constant over the
+        # loop: a fixed target, softmax([0, -2, -1]) for the Q's below
+        value_unit=1_000.0,
+        interior_rule="gumbel",
+        gumbel_c_visit=10_000.0,
+    )
+    node = s._make_node(1, np.arange(root.particles.size), root.particles.weights)
+    s._evaluate([node])
+    node.legal = node.legal.copy()
+    node.legal[: world.layout.n_groups - 1] = False  # decisions only: their Q is exact
+    node.prior = np.where(node.legal, 1.0 / node.legal.sum(), 0.0)
+    node.stop = np.array([-4.0, -6.0, -5.0])  # allow, block, escalate
+    n = 300
+    for _ in range(n):
+        node.visits[s.select_action(node)] += 1
+    q = s.q_vector(node)
+    target = np.exp(s.improved_logits(node, q) - np.nanmax(s.improved_logits(node, q)))
+    target = np.where(node.legal, np.nan_to_num(target), 0.0)
+    target /= target.sum()
+    shares = node.visits / n
+    assert np.abs(shares - target).max() < 3 / n + 0.02
+    assert shares[np.flatnonzero(node.legal)].min() > 0  # every decision is tried
+    assert int(np.argmax(node.visits)) == int(np.argmax(target))
+    with pytest.raises(ValueError, match="interior_rule"):
+        search(root, world.untrained_net().evaluate, interior_rule="ucb")
 
 
 def test_validation_skips_the_cases_own_user_as_agent_eval_does() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from typer.testing import CliRunner
 
 from agent.bundle import AgentBundle
 from agent.episode import Episode
-from agent.evaluate import REPORT_KEYS, evaluate_agent, recall_by_typology
+from agent.evaluate import REPORT_KEYS, evaluate_agent, recall_by_group
 from agent.train import EXPERIMENT_NAME, load_training_table
 from scamguard.cli import app
 from scamguard.settings import Settings, get_settings
@@ -97,7 +98,24 @@ def test_agent_eval_table(cli_env) -> None:
     assert "Scam recall by typology" in result.output
 
 
-def test_recall_by_typology_counts_scams_only() -> None:
+def test_agent_eval_by_variant_splits_scam_recall(cli_env, trained_env: Settings) -> None:
+    raw = Path(cli_env["SCAMGUARD_DATA_DIR"]) / "raw"  # the agent's copy has no raw tables
+    runner = CliRunner()
+    args = ["agent-eval", "--cases", "30", "--by-variant"]
+    missing = runner.invoke(app, args, env=cli_env)
+    assert missing.exit_code == 1 and "no raw messages" in missing.output
+    raw.symlink_to(Path(trained_env.data_dir) / "raw", target_is_directory=True)
+    try:
+        result = runner.invoke(app, args, env=cli_env)
+    finally:
+        raw.unlink()
+    assert result.exit_code == 0, result.output
+    assert "Scam recall by drift variant" in result.output, result.output
+    rows = [line.split()[1] for line in result.output.splitlines() if line.startswith("│ ")]
+    assert {"variant", "other"} & set(rows), result.output
+
+
+def test_recall_by_group_counts_scams_only() -> None:
     def episode(label: int, decision: str) -> Episode:
         return Episode(0, [], decision, 0.0, 0.0, label, 0.0)
 
@@ -109,7 +127,7 @@ def test_recall_by_typology_counts_scams_only() -> None:
         episode(1, "allow"),
     ]
     kinds = np.asarray(["fraud_ring", "fraud_ring", "fake_client", "", "fake_client"], dtype=object)
-    scams, recall = recall_by_typology(episodes, kinds)
+    scams, recall = recall_by_group(episodes, kinds)
     assert scams == {"fake_client": 2, "fraud_ring": 2}
     assert recall == {"fake_client": 0.5, "fraud_ring": 0.5}
 
