@@ -241,7 +241,6 @@ def agent_eval(
             f"[red]the agent's table {table_path} is gone: run `scamguard agent-train` again[/]"
         )
         raise typer.Exit(1)
-    table_frame = pl.read_parquet(table_path)
     messages = None
     if by_variant:
         from agent.variant import raw_messages
@@ -260,7 +259,7 @@ def agent_eval(
 
         evaluation = evaluate_agent(
             bundle,
-            table_frame,
+            pl.read_parquet(table_path),
             split=split,
             cases=cases,
             seed=seed,
@@ -305,15 +304,11 @@ def agent_eval(
             )
         )
     if messages is not None:
-        from agent.evaluate import recall_by_group
+        from agent.evaluate import recall_by_policy
         from agent.variant import variant_of_cases
 
-        sampled = table_frame.filter(pl.col("split") == split)[evaluation.sample.rows]
-        kinds = variant_of_cases(sampled, messages)
-        scams: dict[str, int] = {}
-        recall: dict[str, dict[str, float]] = {}
-        for name, episodes in evaluation.episodes.items():
-            scams, recall[name] = recall_by_group(episodes, kinds)
+        kinds = variant_of_cases(evaluation.cases, messages)
+        scams, recall = recall_by_policy(evaluation.episodes, kinds)
         console.print(
             _recall_table(
                 "Scam recall by drift variant (a task/crypto message before as_of: variant)",

@@ -173,6 +173,7 @@ class AgentEvaluation:
     hindsight_bound: float  # see :func:`hindsight_bound`
     typology_scams: dict[str, int]  # typology -> scam cases in the sample
     typology_recall: dict[str, dict[str, float]]  # policy -> typology -> scam recall
+    cases: pl.DataFrame  # ``user_id, as_of`` of the sample's rows, in play order
 
 
 def recall_by_group(
@@ -191,6 +192,18 @@ def recall_by_group(
         {k: len(caught[k]) for k in names},
         {k: float(np.mean(caught[k])) for k in names},
     )
+
+
+def recall_by_policy(
+    episodes: dict[str, list[Episode]], groups: np.ndarray
+) -> tuple[dict[str, int], dict[str, dict[str, float]]]:
+    """:func:`recall_by_group` for every policy's episodes (all on the same cases, ``groups``
+    [n]): (scam cases per group, policy -> group -> scam recall)."""
+    scams: dict[str, int] = {}
+    recall: dict[str, dict[str, float]] = {}
+    for name, eps in episodes.items():
+        scams, recall[name] = recall_by_group(eps, groups)
+    return scams, recall
 
 
 def hindsight_bound(
@@ -273,8 +286,8 @@ def evaluate_agent(
     bound = hindsight_bound(
         bundle.layout, bundle.belief, bundle.costs, chosen.values, sample.weights
     )
-    scams: dict[str, int] = {}  # the same cases for every policy
-    by_typology: dict[str, dict[str, float]] = {}
-    for name, eps in episodes.items():
-        scams, by_typology[name] = recall_by_group(eps, chosen.typology)
-    return AgentEvaluation(reports, episodes, sample, split, versus, bound, scams, by_typology)
+    scams, by_typology = recall_by_policy(episodes, chosen.typology)
+    keys = part[sample.rows].select("user_id", "as_of")
+    return AgentEvaluation(
+        reports, episodes, sample, split, versus, bound, scams, by_typology, keys
+    )

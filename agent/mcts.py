@@ -50,7 +50,7 @@ BeliefFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 Evaluator = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 ROOT_RULES: tuple[str, ...] = ("puct", "gumbel")  # root action selection, see search()
-INTERIOR_RULES: tuple[str, ...] = ("puct", "gumbel")  # action selection below the root
+INTERIOR_RULES: tuple[str, ...] = ROOT_RULES  # the same two rules below the root
 DEFAULT_BINS: tuple[float, ...] = tuple(float(v) for v in np.arange(-8.0, 5.5, 1.0))
 
 
@@ -190,6 +190,11 @@ def _softmax(logits: np.ndarray, legal: np.ndarray) -> np.ndarray:
     return e / e.sum()
 
 
+def _log_prior(node: _Node) -> np.ndarray:
+    """The node's policy logits [A]: log prior on legal actions, -inf elsewhere."""
+    return np.where(node.legal, np.log(np.clip(node.prior, 1e-30, None)), -np.inf)
+
+
 class _Search:
     def __init__(
         self,
@@ -315,8 +320,7 @@ class _Search:
         q = np.where(legal & np.isnan(q), self.value(node), q)
         top = float(np.nanmax(np.where(legal, q, np.nan)))
         sigma = self.gumbel_c_scale * (self.gumbel_c_visit + float(node.visits.max()))
-        logits = np.where(legal, np.log(np.clip(node.prior, 1e-30, None)), -np.inf)
-        return logits + sigma * (q - top) / self.value_unit
+        return _log_prior(node) + sigma * (q - top) / self.value_unit
 
     def select_action(self, node: _Node) -> int:
         if self.interior_rule == "gumbel":
@@ -536,7 +540,7 @@ def _gumbel_search(
     ``softmax(logits + sigma(completed Q))``, unvisited reveals completed with the root's value.
     """
     legal = root.legal
-    logits = np.where(legal, np.log(np.clip(root.prior, 1e-30, None)), -np.inf)
+    logits = _log_prior(root)
     rng = np.random.default_rng(seed)
     n = legal.shape[0]
     g = np.asarray(rng.gumbel(size=n), dtype=np.float64) if noise else np.zeros(n)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from pipelines.ingest import raw_files
 from pipelines.simulator.text import variant_message_prefixes
 
 VARIANT = "variant"  # sent a task / crypto message before the case's as_of
@@ -54,10 +55,10 @@ def variant_of_cases(cases: pl.DataFrame, messages: pl.LazyFrame) -> np.ndarray:
 
 
 def raw_messages(raw_dir: Path) -> pl.LazyFrame:
-    """The raw messages table under ``raw_dir`` (date-partitioned Parquet)."""
-    folder = raw_dir / "messages"
-    if not any(folder.glob("**/*.parquet")):
+    """The raw messages table under ``raw_dir`` (its files as ingestion lists them)."""
+    files = raw_files(raw_dir, "messages")
+    if not files:
         raise FileNotFoundError(
-            f"no raw messages under {folder}: --by-variant needs simulated data"
+            f"no raw messages under {raw_dir / 'messages'}: --by-variant needs simulated data"
         )
-    return pl.scan_parquet(str(folder / "**" / "*.parquet"))
+    return pl.scan_parquet(files, hive_partitioning=False)

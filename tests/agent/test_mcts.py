@@ -110,19 +110,19 @@ def test_search_is_deterministic_for_a_seed() -> None:
     assert not np.array_equal(runs[0].prior, runs[2].prior)  # other noise, other seed
 
 
+def _gumbel_policy(world, **options) -> MCTSPolicy:  # type: ignore[no-untyped-def]
+    """A Gumbel-root search over the toy world's untrained network; ``options`` override SEARCH."""
+    return MCTSPolicy(
+        world.model, world.untrained_net(), world.costs, root_rule="gumbel", **{**SEARCH, **options}
+    )
+
+
 @pytest.mark.parametrize("interior_rule", ["puct", "gumbel"])
 def test_gumbel_root_takes_the_exact_cheap_group_first_and_stops(interior_rule: str) -> None:
     # Gumbel root, untrained network: sequential halving on the reveals' values finds the oracle
     # (with 24 simulations neither root does, untrained: the mean backup's values are still high)
     world = toy_world(costs={"oracle": 1.0, "hint": 1.0, "noise": 1.0})
-    policy = MCTSPolicy(
-        world.model,
-        world.untrained_net(),
-        world.costs,
-        root_rule="gumbel",
-        interior_rule=interior_rule,
-        **{**SEARCH, "num_simulations": 96},
-    )
+    policy = _gumbel_policy(world, interior_rule=interior_rule, num_simulations=96)
     for episode in play(policy, world.test_env, np.arange(30)):
         assert [s.name for s in episode.steps][0] == "reveal oracle"
         assert len(episode.steps) == 2
@@ -134,16 +134,7 @@ def test_gumbel_root_budget_target_and_determinism() -> None:
     view = CaseView(values=world.test_env.observe(world.test_env.reset(3)), mask=1)
 
     def run(seed: int, noise: float):  # type: ignore[no-untyped-def]
-        policy = MCTSPolicy(
-            world.model,
-            world.untrained_net(),
-            world.costs,
-            root_rule="gumbel",
-            dirichlet_fraction=noise,
-            seed=seed,
-            **SEARCH,
-        )
-        return policy.search(view)[0]
+        return _gumbel_policy(world, dirichlet_fraction=noise, seed=seed).search(view)[0]
 
     out = run(7, 0.0)
     target = out.policy
