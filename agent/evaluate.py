@@ -250,7 +250,8 @@ def evaluate_agent(
     if part.height == 0:
         raise ValueError(f"no {split} cases in the table")
     sample = stratified_cases(part["label"].to_numpy(), cases, seed=seed)
-    chosen = bundle.cases_from_table(part[sample.rows])
+    sampled = part[sample.rows]
+    chosen = bundle.cases_from_table(sampled)
     env = InvestigationEnv(bundle.layout, chosen.values, chosen.labels, costs=bundle.costs)
     model = bundle.case_model()
     policies: list[Policy] = [GatherEverything(bundle.layout, bundle.belief, bundle.costs)]
@@ -287,7 +288,14 @@ def evaluate_agent(
         bundle.layout, bundle.belief, bundle.costs, chosen.values, sample.weights
     )
     scams, by_typology = recall_by_policy(episodes, chosen.typology)
-    keys = part[sample.rows].select("user_id", "as_of")
     return AgentEvaluation(
-        reports, episodes, sample, split, versus, bound, scams, by_typology, keys
+        reports,
+        episodes,
+        sample,
+        split,
+        versus,
+        bound,
+        scams,
+        by_typology,
+        sampled.select("user_id", "as_of"),
     )
