@@ -3,7 +3,7 @@
 Files: ``agent.json`` (layout, costs, search and completion settings, the tuned fixed-order
 baseline, run info), ``belief.lgb.txt`` + ``belief.json`` (the masked belief), ``network.pt``
 (policy / value weights), ``cases.npz`` (the training cases the FAISS indexes are rebuilt from,
-with standardizer state) and ``user_codes.json``. Loading rebuilds the indexes (exact flat
+with standardizer state and the completion pool's ``similar_*``, see ``agent.data``) and ``user_codes.json``. Loading rebuilds the indexes (exact flat
 indexes: a few hundred ms for ~70k cases) and does no training.
 """
 
@@ -20,7 +20,7 @@ import torch
 
 from agent.baselines import FixedOrderTuning
 from agent.belief import MaskedBelief
-from agent.data import AgentData, CaseSet
+from agent.data import AgentData, CaseSet, pool_values
 from agent.env import DecisionCosts
 from agent.groups import GroupLayout
 from agent.index import SIMILAR_COLUMNS, SimilarCases, Standardizer
@@ -69,6 +69,7 @@ class AgentBundle:
     standardizer: Standardizer
     similar: SimilarCases
     train: CaseSet
+    pool_similar: np.ndarray = field(repr=False)  # [N, 3] similar_* of train at the window's end
     user_codes: dict[str, int] = field(repr=False)
     net: PolicyValueNet = field(repr=False)
     search: dict[str, Any] = field(default_factory=dict)
@@ -98,6 +99,7 @@ class AgentBundle:
             standardizer=data.standardizer,
             similar=data.similar,
             train=data.train,
+            pool_similar=data.pool_similar,
             user_codes=data.user_codes,
             net=net,
             search=search,
@@ -114,7 +116,7 @@ class AgentBundle:
                 self.layout,
                 self.belief,
                 self.standardizer,
-                self.train.values,
+                pool_values(self.layout, self.train.values, self.pool_similar),
                 self.train.labels,
                 self.train.owners,
                 **self.completion,
@@ -188,6 +190,7 @@ class AgentBundle:
             "as_of": t.as_of.astype("datetime64[us]").astype(np.int64),
             "typology": t.typology.astype(str),
             "decided_at": self.similar.decided_at,
+            "pool_similar": self.pool_similar,
             **{f"base_{k}": v for k, v in self.base_standardizer.state().items()},
             **{f"std_{k}": v for k, v in self.standardizer.state().items()},
         }
@@ -217,6 +220,11 @@ class AgentBundle:
         meta = json.loads((directory / "agent.json").read_text())
         layout = _layout_from(meta["layout"])
         arrays = np.load(directory / "cases.npz", allow_pickle=False)
+        if "pool_similar" not in arrays:
+            raise ValueError(
+                f"the agent under {directory} predates the completion pool's similar_* "
+                "(cases.npz has no pool_similar): re-run `scamguard agent-train`"
+            )
         train = CaseSet(
             user_id=arrays["user_id"].astype(object),
             as_of=arrays["as_of"].astype("datetime64[us]"),
@@ -253,6 +261,7 @@ class AgentBundle:
             standardizer=std,
             similar=similar,
             train=train,
+            pool_similar=arrays["pool_similar"],
             user_codes=json.loads((directory / "user_codes.json").read_text()),
             net=net,
             search=search,

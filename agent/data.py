@@ -8,7 +8,13 @@ time split of ``features.build``) and returns :class:`AgentData`:
   counting a neighbour as a known scam only if its label was decided before the row's ``as_of``
   (``labels`` table; without it every training label counts as known);
 * :class:`CaseSet` per split (``values`` [N, D] in layout order, ``labels`` [N], ``owners`` [N]),
-  and the standardizer fitted on the training split.
+  and the standardizer fitted on the training split;
+* ``pool_similar`` [N, 3]: the training cases' ``similar_*`` again, as of the end of the training
+  window (the latest training ``as_of``), for the completion pool (:func:`pool_values`). A
+  training row's own ``similar_*`` count only the labels decided before *its* ``as_of``: the first
+  week's see no scam label at all, the next weeks' fewer than any case after training will. Cases
+  after training complete their unrevealed similar-case evidence from these, which look like
+  theirs; the belief and self-play keep the point-in-time values.
 """
 
 from __future__ import annotations
@@ -61,6 +67,7 @@ class AgentData:
     similar: SimilarCases
     splits: dict[str, CaseSet]
     user_codes: dict[str, int] = field(repr=False)
+    pool_similar: np.ndarray = field(default_factory=lambda: np.empty((0, 3)), repr=False)
 
     @property
     def train(self) -> CaseSet:
@@ -87,6 +94,23 @@ class AgentData:
         z = self.base_standardizer.transform(values)
         seconds = as_of.astype("datetime64[us]").astype(np.int64) / 1e6
         return self.similar.features(z, self.similar_bits(len(values)), seconds, owners)
+
+    def pool_values(self) -> np.ndarray:
+        """Training values [N, D] with ``similar_*`` as of the end of the training window."""
+        return pool_values(self.layout, self.train.values, self.pool_similar)
+
+
+def pool_values(layout: GroupLayout, values: np.ndarray, pool_similar: np.ndarray) -> np.ndarray:
+    """A copy of the training ``values`` [N, D] whose ``similar_*`` columns are ``pool_similar``
+    [N, 3] (``SIMILAR_COLUMNS`` order): the completion pool of ``agent.planner.CaseModel``."""
+    if pool_similar.shape != (values.shape[0], len(SIMILAR_COLUMNS)):
+        raise ValueError(
+            f"pool_similar has shape {pool_similar.shape}, expected ({values.shape[0]}, "
+            f"{len(SIMILAR_COLUMNS)}): one row of similar_* per training case"
+        )
+    out = np.array(values, dtype=np.float64, copy=True)
+    out[:, [layout.columns.index(c) for c in SIMILAR_COLUMNS]] = pool_similar
+    return out
 
 
 def scam_decided_at(labels: pl.DataFrame | pl.LazyFrame | None) -> pl.DataFrame | None:
@@ -176,4 +200,6 @@ def prepare_cases(
             # a case never counts rows of its own user, in any split
             cases.values[:, sim_cols] = data.similar_values(cases.values, cases.as_of, cases.owners)
     data.standardizer = Standardizer().fit(train.values, layout.group_of)
+    end = np.full(train.size, train.as_of.max())
+    data.pool_similar = data.similar_values(train.values, end, train.owners)
     return data

@@ -60,6 +60,12 @@ class Particles:
     ``z`` [K, D] standardized values (the network's view; revealed columns are the case's own),
     ``weights`` [K] (sum 1), ``belief_fn`` scores particles under masks. ``root_belief`` is the
     belief of the case itself at the root mask (every particle shares it).
+
+    ``recenter``: under every other mask, all ``K`` particles are scored and their logits shifted
+    by one constant so that their weighted mean belief is ``root_belief``. If the particles were
+    draws from the case's true predictive distribution this would hold already (a posterior is a
+    martingale: what one expects to believe after a reveal is what one believes now); completions
+    scored by an in-sample belief do not keep it (README, investigation agent).
     """
 
     def __init__(
@@ -70,6 +76,7 @@ class Particles:
         *,
         root_mask: int,
         root_belief: float,
+        recenter: bool = False,
     ) -> None:
         self.z = np.asarray(z, dtype=np.float64)
         w = np.asarray(weights, dtype=np.float64)
@@ -78,7 +85,9 @@ class Particles:
         self.weights = w / w.sum()
         self.belief_fn = belief_fn
         self.size = self.z.shape[0]
-        self._cache: dict[int, np.ndarray] = {root_mask: np.full(self.size, float(root_belief))}
+        self.root_mask, self.root_belief = root_mask, float(root_belief)
+        self.recenter = recenter
+        self._cache: dict[int, np.ndarray] = {root_mask: np.full(self.size, self.root_belief)}
         self.belief_rows = 0  # particle-mask pairs scored so far (for diagnostics)
         self.belief_calls = 0
 
@@ -87,7 +96,8 @@ class Particles:
         ids_all, masks_all = [], []
         for mask, ids in requests.items():
             row = self._cache.setdefault(mask, np.full(self.size, np.nan))
-            todo = ids[np.isnan(row[ids])]
+            # recentering needs the whole row of a mask at once
+            todo = np.flatnonzero(np.isnan(row)) if self.recenter else ids[np.isnan(row[ids])]
             if todo.size:
                 ids_all.append(todo)
                 masks_all.append(np.full(todo.size, mask, dtype=np.int64))
@@ -100,11 +110,30 @@ class Particles:
         self.belief_calls += 1
         for mask in np.unique(masks):
             sel = masks == mask
-            self._cache[int(mask)][ids[sel]] = p[sel]
+            row = self._cache[int(mask)]
+            row[ids[sel]] = p[sel]
+            if self.recenter and int(mask) != self.root_mask:
+                row[:] = recentered(row, self.weights, self.root_belief)
 
     def belief(self, ids: np.ndarray, mask: int) -> np.ndarray:
         """Cached beliefs [n] of particles ``ids`` under ``mask`` (call :meth:`ensure` first)."""
         return self._cache[mask][ids]
+
+
+def recentered(p: np.ndarray, weights: np.ndarray, target: float) -> np.ndarray:
+    """``sigmoid(logit(p) + d)`` [K] with the one shift ``d`` that makes ``weights @ result``
+    equal ``target`` (bisection: the mean is increasing in ``d``)."""
+    q = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1 - 1e-12)
+    logit = np.log(q) - np.log1p(-q)
+    t = min(max(float(target), 1e-12), 1 - 1e-12)
+    lo, hi = -40.0, 40.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if float(weights @ (1.0 / (1.0 + np.exp(-(logit + mid))))) < t:
+            lo = mid
+        else:
+            hi = mid
+    return 1.0 / (1.0 + np.exp(-(logit + 0.5 * (lo + hi))))
 
 
 @dataclass(frozen=True)

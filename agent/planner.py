@@ -29,7 +29,8 @@ class CaseModel:
 
     ``owners`` [N] are user codes (a query skips its own user's rows when ``exclude_owner`` is
     given). Each class's index holds at most ``max_rows_per_class`` cases, a seeded random sample.
-    ``threads`` is the LightGBM thread count for the small batches of a search.
+    ``threads`` is the LightGBM thread count for the small batches of a search; ``recenter`` is
+    passed to the particles (``agent.mcts.Particles``).
     """
 
     def __init__(
@@ -46,6 +47,7 @@ class CaseModel:
         max_rows_per_class: int = 20_000,
         threads: int = 1,
         seed: int = 0,
+        recenter: bool = False,
     ) -> None:
         self.layout = layout
         self.belief = belief
@@ -56,6 +58,7 @@ class CaseModel:
         self.k_scam = k_scam
         self.k_benign = k_benign
         self.threads = threads
+        self.recenter = recenter
         z = standardizer.transform(self.values)
         # a seeded shuffle (and cap) per class: ties in distance, common when few groups are
         # revealed, then fall on a random sample of cases rather than on the first rows
@@ -117,4 +120,11 @@ class CaseModel:
         def belief_fn(ids: np.ndarray, masks: np.ndarray) -> np.ndarray:
             return self.belief.predict(raw[ids], masks, threads=threads)
 
-        return Particles(z, np.concatenate(weights), belief_fn, root_mask=mask, root_belief=p)
+        return Particles(
+            z,
+            np.concatenate(weights),
+            belief_fn,
+            root_mask=mask,
+            root_belief=p,
+            recenter=self.recenter,
+        )

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from agent.baselines import FixedOrderTuning, tune_fixed_order
@@ -259,14 +260,29 @@ def train_agent(
             completion=completion,
         )
         seconds["cross-fitted beliefs"] = time.perf_counter() - t
+    else:  # in-sample self-play, still from point-in-time completions (``agent.data``: pool)
+        folds = np.zeros(data.train.size, dtype=np.int64)
+        fold_models = [
+            CaseModel(
+                data.layout,
+                belief,
+                data.standardizer,
+                data.train.values,
+                data.train.labels,
+                data.train.owners,
+                **completion,
+            )
+        ]
 
     stage("expert iteration")
     t = time.perf_counter()
+    # validation and every later use complete from the pool as of the training window's end;
+    # self-play (above) from point-in-time rows, which never count labels decided after the case
     model = CaseModel(
         data.layout,
         belief,
         data.standardizer,
-        data.train.values,
+        data.pool_values(),
         data.train.labels,
         data.train.owners,
         **completion,

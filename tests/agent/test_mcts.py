@@ -9,7 +9,7 @@ from agent.env import n_actions, reveal_action
 from agent.episode import CaseView
 from agent.evaluate import play, stratified_cases, summarise
 from agent.expert import ExpertIterationConfig, expert_iteration, validate
-from agent.mcts import DEFAULT_BINS, SearchRoot, _Search, search
+from agent.mcts import DEFAULT_BINS, Particles, SearchRoot, _Search, search
 from agent.policy import MCTSPolicy
 from tests.agent.toy import toy_world
 
@@ -213,3 +213,24 @@ def test_validation_skips_the_cases_own_user_as_agent_eval_does() -> None:
     cost, _, _ = validate(world.model, net, world.costs, env, sample, owners=owners, search=SEARCH)
     assert cost == pytest.approx(played(owners[sample.rows]), abs=1e-12)
     assert cost != pytest.approx(played(None), abs=1e-6)  # its own row would change decisions
+
+
+def test_recentered_particles_expect_to_believe_after_a_reveal_what_they_believe_now() -> None:
+    weights = np.asarray([0.4, 0.3, 0.2, 0.1])
+    after = np.asarray([0.001, 0.01, 0.5, 0.9])  # beliefs under mask 3; weighted mean 0.1934
+
+    def belief_fn(ids: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        return after[ids]
+
+    z = np.zeros((4, 2))
+    plain = Particles(z, weights, belief_fn, root_mask=1, root_belief=0.3)
+    centred = Particles(z, weights, belief_fn, root_mask=1, root_belief=0.3, recenter=True)
+    for parts in (plain, centred):
+        parts.ensure({3: np.asarray([0, 2])})
+    every = np.arange(4)
+    assert np.isnan(plain.belief(every, 3)[[1, 3]]).all()  # plain scores only what was asked for
+    np.testing.assert_allclose(plain.belief(np.asarray([0, 2]), 3), after[[0, 2]])
+    shifted = centred.belief(every, 3)
+    assert weights @ shifted == pytest.approx(0.3, abs=1e-9)
+    assert np.all(np.diff(shifted) > 0)  # one shift of the logits keeps the order
+    np.testing.assert_allclose(centred.belief(every, 1), 0.3)  # the root mask is left alone
