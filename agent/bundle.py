@@ -3,8 +3,9 @@
 Files: ``agent.json`` (layout, costs, search and completion settings, the tuned fixed-order
 baseline, run info), ``belief.lgb.txt`` + ``belief.json`` (the masked belief), ``network.pt``
 (policy / value weights), ``cases.npz`` (the training cases the FAISS indexes are rebuilt from,
-with standardizer state and the completion pool's ``similar_*``, see ``agent.data``) and ``user_codes.json``. Loading rebuilds the indexes (exact flat
-indexes: a few hundred ms for ~70k cases) and does no training.
+with standardizer state and the completion pool's ``similar_*``, see ``agent.data``) and
+``user_codes.json``. Loading rebuilds the indexes (exact flat indexes: a few hundred ms for ~70k
+cases) and does no training.
 """
 
 from __future__ import annotations

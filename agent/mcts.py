@@ -39,6 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import optimize, special
 
 from agent.env import DECISIONS, DecisionCosts, legal_actions, n_actions
 from agent.groups import GroupLayout
@@ -64,8 +65,8 @@ class Particles:
     ``recenter``: under every other mask, all ``K`` particles are scored and their logits shifted
     by one constant so that their weighted mean belief is ``root_belief``. If the particles were
     draws from the case's true predictive distribution this would hold already (a posterior is a
-    martingale: what one expects to believe after a reveal is what one believes now); completions
-    scored by an in-sample belief do not keep it (README, investigation agent).
+    martingale: what one expects to believe after a reveal is what one believes now); the
+    neighbour completions do not keep it (README, investigation agent; the cause is not traced).
     """
 
     def __init__(
@@ -122,18 +123,11 @@ class Particles:
 
 def recentered(p: np.ndarray, weights: np.ndarray, target: float) -> np.ndarray:
     """``sigmoid(logit(p) + d)`` [K] with the one shift ``d`` that makes ``weights @ result``
-    equal ``target`` (bisection: the mean is increasing in ``d``)."""
-    q = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1 - 1e-12)
-    logit = np.log(q) - np.log1p(-q)
+    equal ``target`` (the weighted mean is increasing in ``d``: one root)."""
+    logit = special.logit(np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1 - 1e-12))
     t = min(max(float(target), 1e-12), 1 - 1e-12)
-    lo, hi = -40.0, 40.0
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        if float(weights @ (1.0 / (1.0 + np.exp(-(logit + mid))))) < t:
-            lo = mid
-        else:
-            hi = mid
-    return 1.0 / (1.0 + np.exp(-(logit + 0.5 * (lo + hi))))
+    d = optimize.brentq(lambda d: float(weights @ special.expit(logit + d)) - t, -60.0, 60.0)
+    return special.expit(logit + d)
 
 
 @dataclass(frozen=True)

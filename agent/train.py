@@ -242,6 +242,19 @@ def train_agent(
     )
 
     completion = {**config.completion, "seed": config.seed}
+
+    def case_model(values: np.ndarray) -> CaseModel:
+        """The full belief, completing from training cases with these ``values`` [N, D]."""
+        return CaseModel(
+            data.layout,
+            belief,
+            data.standardizer,
+            values,
+            data.train.labels,
+            data.train.owners,
+            **completion,
+        )
+
     folds, fold_models = None, []
     if config.selfplay_folds:
         stage(f"cross-fitted self-play beliefs ({config.selfplay_folds} folds)")
@@ -262,31 +275,13 @@ def train_agent(
         seconds["cross-fitted beliefs"] = time.perf_counter() - t
     else:  # in-sample self-play, still from point-in-time completions (``agent.data``: pool)
         folds = np.zeros(data.train.size, dtype=np.int64)
-        fold_models = [
-            CaseModel(
-                data.layout,
-                belief,
-                data.standardizer,
-                data.train.values,
-                data.train.labels,
-                data.train.owners,
-                **completion,
-            )
-        ]
+        fold_models = [case_model(data.train.values)]
 
     stage("expert iteration")
     t = time.perf_counter()
     # validation and every later use complete from the pool as of the training window's end;
     # self-play (above) from point-in-time rows, which never count labels decided after the case
-    model = CaseModel(
-        data.layout,
-        belief,
-        data.standardizer,
-        data.pool_values(),
-        data.train.labels,
-        data.train.owners,
-        **completion,
-    )
+    model = case_model(data.pool_values())
     net_config = NetConfig(
         n_features=data.layout.n_features,
         n_groups=data.layout.n_groups,
