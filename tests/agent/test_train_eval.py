@@ -173,3 +173,20 @@ def test_agent_train_cli_defaults_are_the_training_config_defaults() -> None:
         config.costs.wrongful_block,
         config.costs.escalate,
     )
+
+
+def test_completion_model_sets_its_own_neighbours_and_leaves_the_search_model(agent) -> None:
+    # greedy (agent-eval) completes from its own number of neighbours; the searches' model and
+    # its settings stay as saved
+    _, result = agent
+    bundle = AgentBundle.load(result.path)
+    search_model = bundle.case_model()
+    other = bundle.completion_model(k_scam=3, k_benign=4)
+    values, mask = bundle.train.values[0], bundle.layout.event_mask
+    assert (other.k_scam, other.k_benign) == (3, 4)
+    assert other.particles(values, mask, belief=0.5).size == 7
+    assert search_model.particles(values, mask, belief=0.5).size == (
+        search_model.k_scam + search_model.k_benign
+    )
+    assert bundle.case_model() is search_model
+    assert bundle.completion == AgentBundle.load(result.path).completion
