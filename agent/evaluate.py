@@ -41,10 +41,9 @@ REPORT_KEYS: tuple[str, ...] = (
 )
 
 
-# Greedy's completions: (scam, benign) nearest cases. Its one-step estimate takes the best of six
-# noisy averages over the particles, so with the searches' 12 / 20 it overrates evidence and buys
-# too much. Chosen on validation (README): 12/20, 24/40, 48/80, 96/160 gave 1.424, 1.292, 1.301,
-# 1.273 (seed 0) and 1.357, 1.296, 1.196, 1.162 (seed 1); more was not tried (latency).
+# Greedy's completions: (scam, benign) nearest cases, more than the searches' 12 / 20. With those,
+# greedy bought more evidence and cost more on validation (README, investigation agent: the
+# neighbour counts tried, and a likely cause that is not isolated).
 GREEDY_NEIGHBOURS: tuple[int, int] = (96, 160)
 
 
