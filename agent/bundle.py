@@ -113,21 +113,16 @@ class AgentBundle:
     def case_model(self) -> CaseModel:
         """The completion model over the training cases (built once, then reused)."""
         if self._model is None:
-            self._model = self.completion_model()
+            self._model = CaseModel(
+                self.layout,
+                self.belief,
+                self.standardizer,
+                pool_values(self.layout, self.train.values, self.pool_similar),
+                self.train.labels,
+                self.train.owners,
+                **self.completion,
+            )
         return self._model
-
-    def completion_model(self, **overrides: Any) -> CaseModel:
-        """A new completion model over the same pool with ``overrides`` of the saved completion
-        settings (e.g. ``k_scam``, ``k_benign``); :meth:`case_model` is left as it is."""
-        return CaseModel(
-            self.layout,
-            self.belief,
-            self.standardizer,
-            pool_values(self.layout, self.train.values, self.pool_similar),
-            self.train.labels,
-            self.train.owners,
-            **{**self.completion, **overrides},
-        )
 
     def policy(self, *, net: PolicyValueNet | None = None, name: str = "mcts") -> MCTSPolicy:
         """The MCTS policy with the trained network (or ``net``) and the saved search settings."""

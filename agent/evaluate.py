@@ -275,7 +275,7 @@ def evaluate_agent(
         )
     policies += [
         GreedyVOI(
-            bundle.completion_model(k_scam=greedy_neighbours[0], k_benign=greedy_neighbours[1]),
+            bundle.case_model().with_neighbours(*greedy_neighbours),
             bundle.costs,
         ),
         bundle.policy(net=bundle.untrained_net(seed=untrained_seed), name="mcts-untrained"),

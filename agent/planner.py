@@ -16,6 +16,8 @@ peek at the answer.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from agent.belief import MaskedBelief
@@ -71,6 +73,13 @@ class CaseModel:
             y: MaskedIndex(z[rows], layout.group_of, layout.n_groups, owners=self.owners[rows])
             for y, rows in self._rows.items()
         }
+
+    def with_neighbours(self, k_scam: int, k_benign: int) -> CaseModel:
+        """This model completing from ``k_scam`` / ``k_benign`` nearest cases instead; the pool,
+        the indices and the belief are shared, not rebuilt, and this model is left as it is."""
+        other = copy.copy(self)
+        other.k_scam, other.k_benign = k_scam, k_benign
+        return other
 
     def belief_of(self, values: np.ndarray, mask: int) -> float:
         """P(scam) of one case's ``values`` [D] under ``mask``."""

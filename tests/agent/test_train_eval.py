@@ -175,13 +175,13 @@ def test_agent_train_cli_defaults_are_the_training_config_defaults() -> None:
     )
 
 
-def test_completion_model_sets_its_own_neighbours_and_leaves_the_search_model(agent) -> None:
+def test_with_neighbours_sets_its_own_neighbours_and_leaves_the_search_model(agent) -> None:
     # greedy (agent-eval) completes from its own number of neighbours; the searches' model and
     # its settings stay as saved
     _, result = agent
     bundle = AgentBundle.load(result.path)
     search_model = bundle.case_model()
-    other = bundle.completion_model(k_scam=3, k_benign=4)
+    other = search_model.with_neighbours(3, 4)
     values, mask = bundle.train.values[0], bundle.layout.event_mask
     assert (other.k_scam, other.k_benign) == (3, 4)
     assert other.particles(values, mask, belief=0.5).size == 7
