@@ -318,8 +318,9 @@ def agent_eval(
             )
         )
     console.print(
-        f"Hindsight lower bound on the expected mean total cost (evidence chosen knowing the case's "
-        f"values; not a policy): {evaluation.hindsight_bound:.3f}",
+        "Hindsight reference (not a policy): the expected mean total cost under the belief of "
+        "the cheapest evidence chosen knowing each case's values; it bounds that expectation, "
+        f"not the realised costs above: {evaluation.hindsight_bound:.3f}",
         soft_wrap=True,
     )
     return evaluation
