@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -23,6 +23,9 @@ from rich.progress import (
 from rich.table import Table
 
 from scamguard.settings import get_settings
+
+if TYPE_CHECKING:
+    from agent.evaluate import AgentEvaluation
 
 console = Console()
 err = Console(stderr=True)
@@ -317,13 +320,30 @@ def agent_eval(
                 recall,
             )
         )
-    console.print(
-        "Hindsight reference (not a policy): the expected mean total cost under the belief of "
-        "the cheapest evidence chosen knowing each case's values; it bounds that expectation, "
-        f"not the realised costs above: {evaluation.hindsight_bound:.3f}",
-        soft_wrap=True,
-    )
+    console.print(_belief_table(evaluation))
     return evaluation
+
+
+def _belief_table(evaluation: AgentEvaluation) -> Table:
+    """Realised against expected mean total cost, with the hindsight reference in the same currency."""
+    table = Table(
+        title=(
+            "Mean total cost realised (labels) and expected under the belief (the decision's "
+            "expected loss at the values seen); the hindsight reference is no policy: the "
+            "cheapest evidence chosen knowing each case's values, a lower bound on the expected "
+            "column, not on the realised one"
+        ),
+        title_justify="left",
+    )
+    for column in ("policy", "realised", "expected under the belief"):
+        table.add_column(column, justify="left" if column == "policy" else "right")
+    for report in evaluation.reports:
+        name = report.policy
+        table.add_row(
+            name, f"{report.mean_total_cost:.3f}", f"{evaluation.expected_cost[name]:.3f}"
+        )
+    table.add_row("hindsight reference", "", f"{evaluation.hindsight_bound:.3f}")
+    return table
 
 
 def _recall_table(

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from agent.env import InvestigationEnv
+from agent.env import DECISIONS, InvestigationEnv
 from agent.episode import Episode, Policy, run_episode
 
 if TYPE_CHECKING:
@@ -177,6 +177,7 @@ class AgentEvaluation:
     split: str
     versus: dict[str, tuple[float, float, float]]  # "<a> - <b>" -> (diff, lo, hi)
     hindsight_bound: float  # see :func:`hindsight_bound`
+    expected_cost: dict[str, float]  # policy -> weighted mean of :func:`expected_costs`
     typology_scams: dict[str, int]  # typology -> scam cases in the sample
     typology_recall: dict[str, dict[str, float]]  # policy -> typology -> scam recall
     cases: pl.DataFrame  # ``user_id, as_of`` of the sample's rows, in play order
@@ -212,6 +213,26 @@ def recall_by_policy(
     return scams, recall
 
 
+def hindsight_costs(
+    layout: GroupLayout,
+    belief: MaskedBelief,
+    costs: DecisionCosts,
+    values: np.ndarray,
+) -> np.ndarray:
+    """Per case [N], the cheapest ``cost(mask) + min_d E[loss(d) | belief(values on mask)]``.
+
+    The minimum is over every mask, chosen *knowing* the case's values ``values`` [N, D], which no
+    policy does: no policy that decides with ``belief`` has a lower cost in this currency on any
+    case (see :func:`expected_costs`).
+    """
+    n = values.shape[0]
+    best = np.full(n, np.inf)
+    for mask in range(layout.event_mask, layout.full_mask + 1, 2):  # every mask with the event
+        p = belief.predict(values, np.full(n, mask))
+        best = np.minimum(best, layout.cost_of(mask) + costs.best(p)[1])
+    return best
+
+
 def hindsight_bound(
     layout: GroupLayout,
     belief: MaskedBelief,
@@ -219,18 +240,39 @@ def hindsight_bound(
     values: np.ndarray,
     weights: np.ndarray,
 ) -> float:
-    """A lower bound on the expected mean total cost of any policy that decides with ``belief``.
+    """A lower bound on the expected mean total cost of any policy that decides with ``belief``:
+    :func:`hindsight_costs` [N] averaged with ``weights`` [N]. Not a policy: a reference for how
+    much room the evidence leaves."""
+    return float(np.average(hindsight_costs(layout, belief, costs, values), weights=weights))
 
-    Per case, the cheapest ``cost(mask) + min_d E[loss(d) | belief(values on mask)]`` over every
-    mask, chosen *knowing* the case's values (which no policy does). Not a policy: a reference for
-    how much room the evidence leaves; ``values`` [N, D], ``weights`` [N].
+
+def final_masks(layout: GroupLayout, episodes: list[Episode]) -> np.ndarray:
+    """The mask [n] each episode decided at: the event group plus every group it revealed."""
+    masks = np.full(len(episodes), layout.event_mask, dtype=np.int64)
+    for i, episode in enumerate(episodes):
+        for group in episode.groups_revealed:
+            masks[i] |= 1 << layout.groups.index(group)
+    return masks
+
+
+def expected_costs(
+    layout: GroupLayout,
+    belief: MaskedBelief,
+    costs: DecisionCosts,
+    values: np.ndarray,
+    episodes: list[Episode],
+) -> np.ndarray:
+    """Per episode [n], its evidence cost plus the loss its decision is *expected* to cost under
+    ``belief`` at the values it saw (``values`` [n, D], the episodes' cases in order).
+
+    The currency of :func:`hindsight_costs`: the realised decision loss replaces this expectation
+    by the case's label, so the two differ by label noise and by the belief's miscalibration on
+    the split, while this one compares a policy with the hindsight reference case by case.
     """
-    n = values.shape[0]
-    best = np.full(n, np.inf)
-    for mask in range(layout.event_mask, layout.full_mask + 1, 2):  # every mask with the event
-        p = belief.predict(values, np.full(n, mask))
-        best = np.minimum(best, layout.cost_of(mask) + costs.best(p)[1])
-    return float(np.average(best, weights=weights))
+    p = belief.predict(values, final_masks(layout, episodes))
+    decided = np.asarray([DECISIONS.index(e.decision) for e in episodes])
+    loss = costs.losses(p)[np.arange(len(episodes)), decided]
+    return np.asarray([e.evidence_cost for e in episodes]) + loss
 
 
 def evaluate_agent(
@@ -298,6 +340,15 @@ def evaluate_agent(
     bound = hindsight_bound(
         bundle.layout, bundle.belief, bundle.costs, chosen.values, sample.weights
     )
+    expected = {
+        name: float(
+            np.average(
+                expected_costs(bundle.layout, bundle.belief, bundle.costs, chosen.values, eps),
+                weights=sample.weights,
+            )
+        )
+        for name, eps in episodes.items()
+    }
     scams, by_typology = recall_by_policy(episodes, chosen.typology)
     return AgentEvaluation(
         reports,
@@ -306,6 +357,7 @@ def evaluate_agent(
         split,
         versus,
         bound,
+        expected,
         scams,
         by_typology,
         sampled.select("user_id", "as_of"),

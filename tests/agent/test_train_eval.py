@@ -60,6 +60,9 @@ def test_agent_eval_on_valid_reproduces_the_training_validation(agent) -> None:
     best = min(result.curve, key=lambda r: r.valid_mean_total_cost)
     assert cost["mcts-trained"] == pytest.approx(best.valid_mean_total_cost, abs=1e-9)
     assert cost["mcts-untrained"] == pytest.approx(result.curve[0].valid_mean_total_cost, abs=1e-9)
+    # in the belief's currency no policy beats the hindsight reference
+    assert set(evaluation.expected_cost) == set(cost)
+    assert min(evaluation.expected_cost.values()) >= evaluation.hindsight_bound - 1e-9
 
 
 @pytest.fixture
@@ -96,6 +99,7 @@ def test_agent_eval_table(cli_env) -> None:
     assert result.exit_code == 0, result.output
     assert "mcts-trained" in result.output and "Paired difference" in result.output
     assert "Scam recall by typology" in result.output
+    assert "expected under the belief" in result.output and "hindsight reference" in result.output
 
 
 def test_agent_eval_by_variant_splits_scam_recall(cli_env, trained_env: Settings) -> None:
