@@ -111,6 +111,32 @@ def test_messages_older_than_30_days_leave_the_message_window():
     assert edge["textmodel_msg_max_30d"] == pytest.approx(0.9)  # exactly 30 days: inside
 
 
+def test_the_message_mean_does_not_depend_on_the_order_of_the_documents():
+    # summed in these two orders, the scores differ in the last bit: the mean must not follow row
+    # order (a join leaves rows in thread order)
+    scores = [0.64, 0.27, 0.04, 0.02]
+    rows = [
+        {"user_id": "u1", "ts": AS_OF - timedelta(hours=i + 1), "kind": "message", "score": s}
+        for i, s in enumerate(scores)
+    ]
+    spine = pl.LazyFrame(
+        {"user_id": ["u1"], "as_of": [AS_OF]}, schema={"user_id": pl.String, "as_of": TS}
+    )
+    schema = {"user_id": pl.String, "ts": TS, "kind": pl.String, "score": pl.Float64}
+    means = {
+        add_text_score_features(spine, scored=pl.LazyFrame(order, schema=schema)).collect()[
+            "textmodel_msg_mean_30d"
+        ][0]
+        for order in (rows, rows[::-1])
+    }
+    assert sum(scores) != sum(scores[::-1])  # the premise
+    assert len(means) == 1
+    # a user with documents but no message still has no message mean ("no data")
+    job = [{"user_id": "u1", "ts": AS_OF - timedelta(days=1), "kind": "job", "score": 0.5}]
+    row = add_text_score_features(spine, scored=pl.LazyFrame(job, schema=schema)).collect()
+    assert row["textmodel_msg_mean_30d"][0] is None and row["textmodel_job_max"][0] == 0.5
+
+
 def test_job_posts_count_over_all_history_and_profiles_from_signup():
     rows = _features(BASE)
     u1, u2 = rows["u1"], rows["u2"]
