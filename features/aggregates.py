@@ -241,6 +241,17 @@ _ROW = "_row"
 _MAX_KEY = 2**62  # composite (user, time) keys stay below this (int64)
 
 
+def ordered_sum(values: pl.Expr) -> pl.Expr:
+    """The sum of ``values`` (floats, in a group) taken in ascending order; null for no rows.
+
+    A float sum depends on the order of its terms, and a join hands rows to a group in thread
+    order, so a plain ``sum`` can differ in the last bit between two runs on the same data.
+    Polars' optimiser drops a sort before ``sum`` or ``mean`` (order-free in exact arithmetic)
+    but not before a cumulative sum.
+    """
+    return values.sort().cum_sum().last()
+
+
 def _encode_users(*frames: pl.DataFrame) -> list[pl.DataFrame]:
     """``frames`` with ``user_id`` replaced by a dense UInt32 code, the same code for the same user
     in every frame (one categorical cast over all ids at once)."""
@@ -394,7 +405,7 @@ def _joined_block(
             elif isinstance(s, Max):
                 aggs.append(pl.col(s.column).filter(inside).max().alias(s.name))
             elif isinstance(s, Sum):
-                aggs.append(pl.col(s.column).filter(inside).sum().alias(s.name))
+                aggs.append(ordered_sum(pl.col(s.column).filter(inside)).alias(s.name))
             elif isinstance(s, CountNew):
                 new = pl.col(f"first:{s.name}") >= pl.col("as_of") - micros(s.window)
                 aggs.append((inside & new).sum().alias(s.name))

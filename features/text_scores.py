@@ -29,6 +29,8 @@ from datetime import timedelta
 import numpy as np
 import polars as pl
 
+from features.aggregates import ordered_sum
+
 PREFIX = "textmodel_"
 TEXT_KINDS: tuple[str, ...] = ("message", "job", "proposal", "profile")
 MESSAGE_WINDOW = timedelta(days=30)
@@ -129,15 +131,14 @@ def add_text_score_features(spine: pl.LazyFrame, *, scored: pl.LazyFrame) -> pl.
     is_job = pl.col("kind") == "job"
     is_prop = pl.col("kind") == "proposal"
     score = pl.col("score")
-    msg_scores = score.filter(is_msg).sort()
+    msg_scores = score.filter(is_msg)
     agg = (
         before.filter(in_window)
         .group_by("user_id", "as_of")
         .agg(
             score.filter(is_msg).max().alias("textmodel_msg_max_30d"),
-            # summed in sorted order: the join leaves rows in thread order, a float sum depends on
-            # it, and the optimiser drops a sort before a plain mean (not before a cumulative sum)
-            (msg_scores.cum_sum().last() / msg_scores.count()).alias("textmodel_msg_mean_30d"),
+            # the mean as an ordered sum: the join above hands rows over in thread order
+            (ordered_sum(msg_scores) / msg_scores.count()).alias("textmodel_msg_mean_30d"),
             (score.filter(is_msg) >= HIGH_SCORE).sum().alias("textmodel_msg_high_30d"),
             score.filter(is_job).max().alias("textmodel_job_max"),
             score.filter(is_prop).max().alias("textmodel_proposal_max"),

@@ -32,17 +32,17 @@ def test_no_policy_expects_to_cost_less_than_the_hindsight_reference(world: ToyW
     env = world.test_env
     cases = np.arange(env.values.shape[0])
     floor = hindsight_costs(world.layout, world.belief, TOY_COSTS, env.values)
-    for policy in (
+    policies = (
         GatherEverything(world.layout, world.belief, TOY_COSTS),
         GreedyVOI(world.model, TOY_COSTS),
         AllowAtOnce(world),
-    ):
-        episodes = play(policy, env, cases)
+    )
+    played = {policy.name: play(policy, env, cases) for policy in policies}
+    for name, episodes in played.items():
         expected = expected_costs(world.layout, world.belief, TOY_COSTS, env.values, episodes)
-        assert np.all(expected >= floor - 1e-9), policy.name
-    # greedy reveals the cheap hint on some cases and not on others: the floor is reached on some
-    greedy = play(GreedyVOI(world.model, TOY_COSTS), env, cases)
-    assert len({m for m in final_masks(world.layout, greedy)}) > 1
+        assert np.all(expected >= floor - 1e-9), name
+    # not a trivial check: greedy stops at different masks on different cases
+    assert len(set(final_masks(world.layout, played["greedy-voi"]))) > 1
 
 
 def test_expected_cost_charges_the_decision_taken_not_the_best_one(world: ToyWorld) -> None:
