@@ -221,6 +221,14 @@ def agent_eval(
             "data only; not in --json).",
         ),
     ] = False,
+    with_expectimax: Annotated[
+        bool,
+        typer.Option(
+            "--with-expectimax",
+            help="Add a last row: the exact solution of the searches' own model of each case "
+            "(what MCTS would reach with unlimited simulations; slow on high-risk cases).",
+        ),
+    ] = False,
 ) -> object:
     """Every policy side by side on the same held-out cases (the test split by default)."""
     import os
@@ -266,6 +274,7 @@ def agent_eval(
             split=split,
             cases=cases,
             seed=seed,
+            with_expectimax=with_expectimax,
             on_policy=on_policy,
             on_case=lambda: progress.advance(task),
         )

@@ -284,6 +284,7 @@ def evaluate_agent(
     seed: int = 0,
     untrained_seed: int = 0,
     greedy_neighbours: tuple[int, int] = GREEDY_NEIGHBOURS,
+    with_expectimax: bool = False,
     on_policy: Callable[[str, int], None] | None = None,
     on_case: Callable[[], None] | None = None,
 ) -> AgentEvaluation:
@@ -293,6 +294,8 @@ def evaluate_agent(
     greedy one-step value of information, MCTS with an untrained network, MCTS with the trained
     network. Greedy completes from its own ``greedy_neighbours`` = (scam, benign) nearest cases
     (:data:`GREEDY_NEIGHBOURS`), the searches from the bundle's completion settings.
+    ``with_expectimax`` adds, last, the exact solution of the searches' model
+    (:class:`agent.expectimax.ExpectimaxPolicy`, same completions and bins): the ceiling of search.
     ``on_policy(name, n)`` announces each policy, ``on_case`` ticks per case.
     """
     from agent.baselines import FixedOrder, GatherEverything, GreedyVOI
@@ -323,6 +326,12 @@ def evaluate_agent(
         bundle.policy(net=bundle.untrained_net(seed=untrained_seed), name="mcts-untrained"),
         bundle.policy(name="mcts-trained"),
     ]
+    if with_expectimax:
+        from agent.expectimax import ExpectimaxPolicy
+        from agent.mcts import DEFAULT_BINS
+
+        bins = tuple(bundle.search.get("belief_bins", DEFAULT_BINS))
+        policies.append(ExpectimaxPolicy(bundle.case_model(), bundle.costs, belief_bins=bins))
     rows = np.arange(chosen.size)
     episodes: dict[str, list[Episode]] = {}
     for policy in policies:

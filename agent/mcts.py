@@ -378,20 +378,31 @@ class _Search:
         """Create the bin children of reveal ``a`` at ``node`` (beliefs must be cached)."""
         new_mask = node.mask | (1 << (a + 1))
         b = self.particles.belief(node.members, new_mask)  # [n]
-        logit = np.log(np.clip(b, 1e-12, 1)) - np.log(np.clip(1 - b, 1e-12, 1))
-        which = np.digitize(logit, self.bins)
         children, pi = [], []
-        for bin_id in np.unique(which):
-            sel = which == bin_id
-            weight = float(node.w[sel].sum())
-            if weight <= 0:
-                continue
+        for weight, sel in split_by_bin(b, node.w, self.bins):
             child = self._make_node(new_mask, node.members[sel], node.w[sel] / weight)
             children.append(child)
             pi.append(weight)
         total = sum(pi)
         node.children[a] = (children, np.asarray(pi) / total)
         return children
+
+
+def split_by_bin(
+    beliefs: np.ndarray, w: np.ndarray, bins: np.ndarray
+) -> list[tuple[float, np.ndarray]]:
+    """The chance step of a reveal: particles with beliefs ``beliefs`` [n] after it and weights
+    ``w`` [n] grouped by the logit bin (``bins``, edges) their belief falls in. Returns
+    (summed weight, boolean selector [n]) per bin with a positive weight."""
+    logit = np.log(np.clip(beliefs, 1e-12, 1)) - np.log(np.clip(1 - beliefs, 1e-12, 1))
+    which = np.digitize(logit, bins)
+    out = []
+    for bin_id in np.unique(which):
+        sel = which == bin_id
+        weight = float(w[sel].sum())
+        if weight > 0:
+            out.append((weight, sel))
+    return out
 
 
 def search(

@@ -94,6 +94,21 @@ def test_agent_eval_json_compares_every_policy_on_held_out_cases(cli_env) -> Non
     assert all(r["mean_evidence_cost"] <= 19.0 + 1e-9 for r in rows)
 
 
+def test_agent_eval_with_expectimax_adds_the_exact_model_last(agent) -> None:
+    settings, result = agent
+    table, _ = load_training_table(settings)
+    bundle = AgentBundle.load(result.path)
+    evaluation = evaluate_agent(bundle, table, cases=30, with_expectimax=True)
+    names = [r.policy for r in evaluation.reports]
+    assert names[-1] == "expectimax" and names[:-1][-1] == "mcts-trained"
+    assert "mcts-trained - expectimax" in evaluation.versus
+    assert evaluation.expected_cost["expectimax"] >= evaluation.hindsight_bound - 1e-9
+    for episode in evaluation.episodes["expectimax"]:
+        groups = episode.groups_revealed
+        assert len(groups) == len(set(groups))  # never a group twice
+        assert all("exact_values" in step.why for step in episode.steps)
+
+
 def test_agent_eval_table(cli_env) -> None:
     result = CliRunner().invoke(app, ["agent-eval", "--cases", "30"], env=cli_env)
     assert result.exit_code == 0, result.output
