@@ -36,8 +36,8 @@ from agent.planner import CaseModel
 @dataclass(frozen=True)
 class ExpectimaxPlan:
     """The exact root values: ``q_values`` [A] (NaN for illegal or pruned reveals; a pruned reveal
-    provably does not beat ``value``), the best ``action`` (ties: a decision, then the lower
-    index) and ``value`` (minus the expected total cost still to pay). ``nodes``: subtrees
+    provably does not beat ``value``), the best ``action`` (ties: a decision, then the cheaper
+    reveal, which is tried first) and ``value`` (minus the expected total cost still to pay). ``nodes``: subtrees
     valued."""
 
     action: int

@@ -46,6 +46,20 @@ def _naive_value(layout, costs, parts, mask, members, w) -> float:  # type: igno
     return best
 
 
+def _naive_reveal_q(layout, costs, parts, a: int) -> float:  # type: ignore[no-untyped-def]
+    """Q of revealing group ``a + 1`` at the root mask 1, by the definition."""
+    members, w, new = np.arange(parts.size), parts.weights, 1 | 1 << (a + 1)
+    parts.ensure({new: members})
+    b = parts.belief(members, new)
+    which = np.digitize(np.log(b) - np.log1p(-b), np.asarray(DEFAULT_BINS))
+    q = -float(layout.costs[a + 1])
+    for bin_id in np.unique(which):
+        sel = which == bin_id
+        pi = float(w[sel].sum())
+        q += pi * _naive_value(layout, costs, parts, new, members[sel], w[sel] / pi)
+    return q
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 @pytest.mark.parametrize("cost", [0.5, 4.0])
 def test_pruned_memoised_solver_equals_plain_expectimax(seed: int, cost: float) -> None:
@@ -60,7 +74,9 @@ def test_pruned_memoised_solver_equals_plain_expectimax(seed: int, cost: float) 
     # every root Q it reports is the true one for that action
     for a in range(layout.n_groups - 1):
         if not np.isnan(out.q_values[a]):
-            assert out.q_values[a] <= ref + 1e-9
+            assert out.q_values[a] == pytest.approx(
+                _naive_reveal_q(layout, costs, fresh, a), abs=1e-9
+            )
     assert out.q_values.shape == (n_actions(layout),)
 
 
