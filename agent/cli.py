@@ -266,7 +266,8 @@ def agent_eval(
         task = progress.add_task("loading", total=None)
 
         def on_policy(name: str, n: int) -> None:
-            progress.update(task, description=name, total=n, completed=0)
+            # reset, not update: the elapsed column then times each policy, not the first one
+            progress.reset(task, description=name, total=n)
 
         evaluation = evaluate_agent(
             bundle,

@@ -43,7 +43,6 @@ class ExpectimaxPlan:
     action: int
     value: float
     q_values: np.ndarray
-    belief: float
     nodes: int
 
 
@@ -153,9 +152,7 @@ def plan(
         q[a] = value
         if value > best:
             best, action = value, a
-    return ExpectimaxPlan(
-        action=action, value=best, q_values=q, belief=root_belief, nodes=solver.nodes
-    )
+    return ExpectimaxPlan(action=action, value=best, q_values=q, nodes=solver.nodes)
 
 
 class ExpectimaxPolicy:

@@ -136,10 +136,10 @@ def add_text_score_features(spine: pl.LazyFrame, *, scored: pl.LazyFrame) -> pl.
         before.filter(in_window)
         .group_by("user_id", "as_of")
         .agg(
-            score.filter(is_msg).max().alias("textmodel_msg_max_30d"),
+            msg_scores.max().alias("textmodel_msg_max_30d"),
             # the mean as an ordered sum: the join above hands rows over in thread order
             (ordered_sum(msg_scores) / msg_scores.count()).alias("textmodel_msg_mean_30d"),
-            (score.filter(is_msg) >= HIGH_SCORE).sum().alias("textmodel_msg_high_30d"),
+            (msg_scores >= HIGH_SCORE).sum().alias("textmodel_msg_high_30d"),
             score.filter(is_job).max().alias("textmodel_job_max"),
             score.filter(is_prop).max().alias("textmodel_proposal_max"),
             (score.filter(is_prop) >= HIGH_SCORE).sum().alias("textmodel_proposal_high"),

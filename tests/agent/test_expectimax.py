@@ -31,28 +31,18 @@ def _naive_value(layout, costs, parts, mask, members, w) -> float:  # type: igno
     p = float(w @ parts.belief(members, mask))
     best = float((-costs.losses(np.asarray([p]))[0]).max())
     for g in range(1, layout.n_groups):
-        if mask >> g & 1:
-            continue
-        new = mask | 1 << g
-        parts.ensure({new: members})
-        b = parts.belief(members, new)
-        which = np.digitize(np.log(b) - np.log1p(-b), np.asarray(DEFAULT_BINS))
-        q = -float(layout.costs[g])
-        for bin_id in np.unique(which):
-            sel = which == bin_id
-            pi = float(w[sel].sum())
-            q += pi * _naive_value(layout, costs, parts, new, members[sel], w[sel] / pi)
-        best = max(best, q)
+        if not mask >> g & 1:
+            best = max(best, _naive_q(layout, costs, parts, mask, members, w, g))
     return best
 
 
-def _naive_reveal_q(layout, costs, parts, a: int) -> float:  # type: ignore[no-untyped-def]
-    """Q of revealing group ``a + 1`` at the root mask 1, by the definition."""
-    members, w, new = np.arange(parts.size), parts.weights, 1 | 1 << (a + 1)
+def _naive_q(layout, costs, parts, mask, members, w, g) -> float:  # type: ignore[no-untyped-def]
+    """Q of revealing group ``g`` at (mask, members), by the definition."""
+    new = mask | 1 << g
     parts.ensure({new: members})
     b = parts.belief(members, new)
     which = np.digitize(np.log(b) - np.log1p(-b), np.asarray(DEFAULT_BINS))
-    q = -float(layout.costs[a + 1])
+    q = -float(layout.costs[g])
     for bin_id in np.unique(which):
         sel = which == bin_id
         pi = float(w[sel].sum())
@@ -74,9 +64,8 @@ def test_pruned_memoised_solver_equals_plain_expectimax(seed: int, cost: float) 
     # every root Q it reports is the true one for that action
     for a in range(layout.n_groups - 1):
         if not np.isnan(out.q_values[a]):
-            assert out.q_values[a] == pytest.approx(
-                _naive_reveal_q(layout, costs, fresh, a), abs=1e-9
-            )
+            naive = _naive_q(layout, costs, fresh, 1, np.arange(24), fresh.weights, a + 1)
+            assert out.q_values[a] == pytest.approx(naive, abs=1e-9)
     assert out.q_values.shape == (n_actions(layout),)
 
 
