@@ -11,36 +11,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import (
-    BarColumn,
-    Progress,
-    SpinnerColumn,
     TaskID,
-    TextColumn,
-    TimeElapsedColumn,
 )
 from rich.table import Table
 
+from scamguard.console import console, err, progress_bar
 from scamguard.settings import get_settings
 
 if TYPE_CHECKING:
     from agent.evaluate import AgentEvaluation
-
-console = Console()
-err = Console(stderr=True)
-
-
-def _progress(target: Console) -> Progress:
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=target,
-        transient=False,
-    )
 
 
 def _parse_group_costs(items: list[str] | None) -> dict[str, float] | None:
@@ -124,7 +104,7 @@ def agent_train(
     except ValueError as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
-    with _progress(console) as progress:
+    with progress_bar(target=console) as progress:
         stage = progress.add_task("preparing", total=None)
         bars: dict[str, TaskID] = {}
 
@@ -262,7 +242,7 @@ def agent_eval(
             err.print(f"[red]{exc}[/]")
             raise typer.Exit(1) from None
     out = err if as_json else console
-    with _progress(out) as progress:
+    with progress_bar(target=out) as progress:
         task = progress.add_task("loading", total=None)
 
         def on_policy(name: str, n: int) -> None:

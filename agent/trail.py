@@ -11,7 +11,6 @@ similar past labelled cases from the FAISS index. :func:`render_agent_trail` pri
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,10 +70,10 @@ def _user_row(
         if rows.height:
             return rows, f"feature table {path.name}"
     from features.build import build_features
-    from pipelines.batch import latest_date, load_clean_tables
+    from features.tables import end_of_data, load_clean_tables
 
     tables = tables or load_clean_tables(settings)
-    as_of = datetime.combine(latest_date(tables) + timedelta(days=1), time.min, tzinfo=UTC)
+    as_of = end_of_data(tables)
     spine = pl.LazyFrame(
         {"user_id": [user_id], "as_of": [as_of]},
         schema={"user_id": pl.String, "as_of": pl.Datetime("us", "UTC")},

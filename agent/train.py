@@ -36,6 +36,7 @@ from agent.env import DecisionCosts, InvestigationEnv, n_actions
 from agent.expert import ExpertIterationConfig, IterationResult, expert_iteration
 from agent.network import NetConfig, make_network
 from agent.planner import CaseModel
+from scamguard import tracking
 from scamguard.settings import Settings
 
 EXPERIMENT_NAME = "scamguard-agent"
@@ -180,20 +181,6 @@ def plot_learning_curve(curve: list[IterationResult], path: Path) -> Path:
         ax2.legend(loc="upper right")
     fig.savefig(path, dpi=110)
     return path
-
-
-def _ensure_experiment(settings: Settings) -> str:
-    from mlflow.tracking import MlflowClient
-
-    if settings.tracking_uri.startswith("sqlite:"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    client = MlflowClient(tracking_uri=settings.tracking_uri)
-    experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
-    if experiment is not None:
-        return experiment.experiment_id
-    return client.create_experiment(
-        EXPERIMENT_NAME, artifact_location=settings.artifact_root.as_uri()
-    )
 
 
 def train_agent(
@@ -362,9 +349,7 @@ def _log_run(
 ) -> str:
     import mlflow
 
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    experiment_id = _ensure_experiment(settings)
-    with mlflow.start_run(experiment_id=experiment_id, run_name="agent-train") as run:
+    with tracking.start_run(settings, EXPERIMENT_NAME, run_name="agent-train") as run:
         mlflow.set_tags(
             {"role": "investigation-agent", "text_model_source": bundle.layout.text_model_source}
         )

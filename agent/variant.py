@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from pipelines.ingest import raw_files
 from pipelines.simulator.text import variant_message_prefixes
+from scamguard.io import raw_files
 
 VARIANT = "variant"  # sent a task / crypto message before the case's as_of
 OTHER = "other"

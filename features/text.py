@@ -41,11 +41,6 @@ def text_flags(text: pl.Expr) -> list[pl.Expr]:
     ]
 
 
-def flag_score(prefix: str = "flag_") -> pl.Expr:
-    """Number of distinct heuristics a text trips (0..5)."""
-    return pl.sum_horizontal([pl.col(f"{prefix}{n}") for n in TEXT_FLAGS]).alias("flag_count")
-
-
 def derived_indicators() -> list[pl.Expr]:
     """Int8 0/1 indicators derived from the ``flag_<name>`` columns: ``flagged`` (any heuristic),
     ``multi_flag`` (two or more), ``pays_outside`` (off-platform or money words)."""

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from scamguard import tracking
 from scamguard.settings import Settings
 
 from .decisions import CostMatrix
@@ -282,9 +283,6 @@ def promote(
 ) -> PromotionDecision:
     """Compare, decide on expected cost, move ``champion`` if the challenger wins, record why."""
     import mlflow
-    from mlflow.tracking import MlflowClient
-
-    from .text.train import ensure_experiment
 
     comparison = compare_models(
         settings, table, challenger=challenger, cost_matrix=cost_matrix, repeats=repeats
@@ -297,12 +295,9 @@ def promote(
     challenger_alias = challenger
     challenger = comparison.challenger.version
 
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    mlflow.set_registry_uri(settings.tracking_uri)
-    experiment_id = ensure_experiment(settings, PROMOTIONS_EXPERIMENT)
     decision = "promoted" if promoted else "kept"
-    with mlflow.start_run(
-        experiment_id=experiment_id, run_name=f"{decision}-v{challenger}-vs-v{before}"
+    with tracking.start_run(
+        settings, PROMOTIONS_EXPERIMENT, run_name=f"{decision}-v{challenger}-vs-v{before}"
     ) as run:
         mlflow.set_tags({"decision": decision, "reason": reason[:5000]})
         mlflow.log_params(
@@ -335,7 +330,7 @@ def promote(
             {**comparison.to_dict(), "promoted": promoted, "reason": reason}, "comparison.json"
         )
 
-    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+    client = tracking.client(settings)
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     client.set_model_version_tag(
         name, challenger, "promotion", f"{decision} {stamp} (run {run.info.run_id}): {reason}"

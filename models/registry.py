@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
+from scamguard import tracking
 from scamguard.settings import Settings
 
 from .decisions import Thresholds
@@ -105,26 +106,13 @@ def load_scorer(settings: Settings, alias: str = "champion") -> RiskScorer:
     Resolves ``models:/<name>@<alias>`` to its version first and loads that exact version, so
     ``model_version`` always matches the model served even if the alias moves meanwhile.
     """
-    import mlflow.pyfunc
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
-    name = settings.risk_model_name
-    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
-    try:
-        version = client.get_model_version_by_alias(name, alias)
-    except MlflowException as exc:
-        raise LookupError(
-            f"no model {name!r} with alias {alias!r} in {settings.tracking_uri}: "
-            "run `scamguard train` first"
-        ) from exc
-    uri = f"models:/{name}/{version.version}"
-    mlflow.set_registry_uri(settings.tracking_uri)
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    version = tracking.resolve_alias(
+        settings, settings.risk_model_name, alias, hint="run `scamguard train` first"
+    )
+    model = tracking.load_python_model(settings, version)
     return RiskScorer(
-        model_version=str(version.version),
-        model_uri=uri,
+        model_version=version.version,
+        model_uri=version.uri,
         alias=alias,
         run_id=version.run_id,
         model=model,

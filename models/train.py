@@ -28,6 +28,7 @@ import numpy as np
 import polars as pl
 
 from features.catalog import KEY_COLUMNS, describe_feature, feature_columns
+from scamguard import tracking
 from scamguard.settings import Settings
 
 from .calibration import MarginCalibrator
@@ -342,21 +343,6 @@ def _pip_requirements(family: str = "lightgbm") -> list[str]:
     ]
 
 
-def ensure_experiment(settings: Settings) -> str:
-    """The id of the ``scamguard-risk`` experiment, created (artifacts under ``artifact_root``) if missing."""
-    from mlflow.tracking import MlflowClient
-
-    if settings.tracking_uri.startswith("sqlite:"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    client = MlflowClient(tracking_uri=settings.tracking_uri)
-    experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
-    if experiment is not None:
-        return experiment.experiment_id
-    return client.create_experiment(
-        EXPERIMENT_NAME, artifact_location=settings.artifact_root.as_uri()
-    )
-
-
 def train_risk_model(
     table: pl.DataFrame,
     *,
@@ -431,50 +417,18 @@ def log_risk_model(
     """
     import mlflow
     import mlflow.pyfunc
-    from mlflow.tracking import MlflowClient
-
-    from .plots import save_all
 
     started = time.perf_counter() if started is None else started
     metrics = evaluate_splits(fitted, cost_matrix)
     model = fitted.model
 
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    mlflow.set_registry_uri(settings.tracking_uri)
-    experiment_id = ensure_experiment(settings)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+    with tracking.start_run(settings, EXPERIMENT_NAME, run_name=run_name) as run:
         mlflow.set_tags({"model_family": fitted.family, "role": "risk", **(tags or {})})
         mlflow.log_params(
             {**_run_params(fitted, cost_matrix, seed, calibration), **(extra_params or {})}
         )
         mlflow.log_metrics(metrics)
-        mlflow.log_dict(
-            {"features": model.feature_names, "descriptions": model.feature_descriptions},
-            "features.json",
-        )
-        mlflow.log_dict(
-            {
-                s: {
-                    "as_of_min": d.as_of_min,
-                    "as_of_max": d.as_of_max,
-                    "rows": d.rows,
-                    "positives": int(d.y.sum()),
-                }
-                for s, d in fitted.splits.items()
-            },
-            "data_window.json",
-        )
-        for name, content in (extra_dicts or {}).items():
-            mlflow.log_dict(content, name)
-        with tempfile.TemporaryDirectory() as tmp:
-            curves: dict[str, tuple[np.ndarray, np.ndarray]] = {
-                s: (fitted.splits[s].y, fitted.risk[s])
-                for s in ("valid", "test")
-                if s in fitted.risk and 0 < fitted.splits[s].y.sum() < fitted.splits[s].rows
-            }
-            gain = fitted.gain if fitted.gain is not None else np.zeros(len(model.feature_names))
-            save_all(curves, model.feature_names, gain, Path(tmp))
-            mlflow.log_artifacts(tmp, artifact_path="plots")
+        _log_run_artifacts(fitted, extra_dicts or {})
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=model,
@@ -486,22 +440,7 @@ def log_risk_model(
         )
     version = str(info.registered_model_version) if register else ""
     if register:
-        client = MlflowClient(
-            tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri
-        )
-        for key in ("test_pr_auc", "test_roc_auc", "test_expected_cost"):
-            client.set_model_version_tag(
-                settings.risk_model_name, version, key, f"{metrics.get(key, float('nan')):.4f}"
-            )
-        client.set_model_version_tag(
-            settings.risk_model_name,
-            version,
-            "thresholds",
-            f"review={model.thresholds.review:.4f} block={model.thresholds.block:.4f}",
-        )
-        client.set_model_version_tag(settings.risk_model_name, version, "family", fitted.family)
-        if alias:
-            client.set_registered_model_alias(settings.risk_model_name, alias, version)
+        _tag_version(settings, version, fitted, metrics, alias)
     return TrainResult(
         run_id=run.info.run_id,
         model_version=version,
@@ -515,3 +454,60 @@ def log_risk_model(
         model=model,
         alias=alias if register else None,
     )
+
+
+def _log_run_artifacts(fitted: FittedRiskModel, extra_dicts: dict[str, dict]) -> None:
+    """``features.json``, ``data_window.json``, ``extra_dicts`` and the plots, into the active run."""
+    import mlflow
+
+    from .plots import save_all
+
+    model = fitted.model
+    mlflow.log_dict(
+        {"features": model.feature_names, "descriptions": model.feature_descriptions},
+        "features.json",
+    )
+    mlflow.log_dict(
+        {
+            s: {
+                "as_of_min": d.as_of_min,
+                "as_of_max": d.as_of_max,
+                "rows": d.rows,
+                "positives": int(d.y.sum()),
+            }
+            for s, d in fitted.splits.items()
+        },
+        "data_window.json",
+    )
+    for name, content in extra_dicts.items():
+        mlflow.log_dict(content, name)
+    with tempfile.TemporaryDirectory() as tmp:
+        curves: dict[str, tuple[np.ndarray, np.ndarray]] = {
+            s: (fitted.splits[s].y, fitted.risk[s])
+            for s in ("valid", "test")
+            if s in fitted.risk and 0 < fitted.splits[s].y.sum() < fitted.splits[s].rows
+        }
+        gain = fitted.gain if fitted.gain is not None else np.zeros(len(model.feature_names))
+        save_all(curves, model.feature_names, gain, Path(tmp))
+        mlflow.log_artifacts(tmp, artifact_path="plots")
+
+
+def _tag_version(
+    settings: Settings,
+    version: str,
+    fitted: FittedRiskModel,
+    metrics: dict[str, float],
+    alias: str | None,
+) -> None:
+    """Tag a registered version with its test metrics, thresholds and family; move ``alias``."""
+    client = tracking.client(settings)
+    name = settings.risk_model_name
+    for key in ("test_pr_auc", "test_roc_auc", "test_expected_cost"):
+        client.set_model_version_tag(name, version, key, f"{metrics.get(key, float('nan')):.4f}")
+    thresholds = fitted.model.thresholds
+    client.set_model_version_tag(
+        name, version, "thresholds", f"review={thresholds.review:.4f} block={thresholds.block:.4f}"
+    )
+    client.set_model_version_tag(name, version, "family", fitted.family)
+    if alias:
+        client.set_registered_model_alias(name, alias, version)

@@ -1,22 +1,27 @@
 """Batch scoring: every user active in the 7 days up to the end of date ``D``, scored by ``champion``.
 
-Output: ``<data_dir>/scores/date=D/scores.parquet``. A re-run for the same date replaces that
-partition (written to a temporary file and renamed), so scores are never duplicated.
+Features are as of midnight (UTC) after ``D``. Outputs, each replaced whole by a re-run of the same
+date (written to a temporary file and renamed), so nothing is ever duplicated:
+
+* ``<data_dir>/scores/date=D/scores.parquet``: one row per scored user (risk, decision, reasons,
+  model version);
+* ``<data_dir>/features/snapshots/date=D/features.parquet``: the feature rows that were scored,
+  kept so an analyst or a monitor can see what the model saw;
+* one ``batch`` record in the audit log.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
 
-from features.build import Tables, build_scoring_table, data_window
+from features.build import build_scoring_table
+from features.tables import end_of_day, latest_date, load_clean_tables
 from scamguard.audit import append_audit
-from scamguard.io import scan_table
-from scamguard.schema import TABLES
 from scamguard.settings import Settings
 
 
@@ -30,22 +35,24 @@ class BatchResult:
     path: Path
 
 
-def load_clean_tables(settings: Settings) -> Tables:
-    return Tables.from_frames({name: scan_table(settings.clean_dir, name) for name in TABLES})
-
-
-def latest_date(tables: Tables) -> date:
-    """The date of the last event in the data (the default batch date)."""
-    return data_window(tables)[1].date()
-
-
 def score_partition(settings: Settings, day: date) -> Path:
     return settings.scores_dir / f"date={day.isoformat()}" / "scores.parquet"
 
 
 def feature_snapshot_path(settings: Settings, day: date) -> Path:
-    """Features of every scored user as of the end of ``day`` (read by the endpoint at start)."""
+    """Features of every user scored for ``day``, as of the end of ``day``."""
     return settings.features_dir / "snapshots" / f"date={day.isoformat()}" / "features.parquet"
+
+
+def latest_snapshot_path(settings: Settings) -> Path:
+    """The newest batch feature snapshot ``features/snapshots/date=D/features.parquet``."""
+    paths = sorted(settings.features_dir.glob("snapshots/date=*/features.parquet"))
+    if not paths:
+        raise FileNotFoundError(
+            f"no feature snapshot under {settings.features_dir / 'snapshots'}: "
+            "run `scamguard batch-score` first"
+        )
+    return paths[-1]
 
 
 def _replace_parquet(df: pl.DataFrame, path: Path) -> None:
@@ -61,7 +68,7 @@ def batch_score(settings: Settings, day: date | None = None, *, scorer=None) -> 
 
     tables = load_clean_tables(settings)
     day = day or latest_date(tables)
-    as_of = datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
+    as_of = end_of_day(day)
     features = build_scoring_table(tables, as_of)
     scorer = scorer or load_scorer(settings, alias="champion")
     scored = scorer.score(features)

@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 
 from pipelines import contracts
-from scamguard.io import write_partitioned
+from scamguard.io import raw_files, write_partitioned
 from scamguard.schema import LOAD_ORDER, TABLES, TableSpec
 
 if TYPE_CHECKING:
@@ -93,12 +93,6 @@ class IngestReport:
 
 
 # --- reading -----------------------------------------------------------------------------------
-
-
-def raw_files(raw_dir: Path, table: str) -> list[Path]:
-    """The table's Parquet files, in a stable (sorted path) order; none if the table is absent."""
-    table_dir = Path(raw_dir) / table
-    return sorted(table_dir.rglob("*.parquet")) if table_dir.is_dir() else []
 
 
 def _same_schema_runs(files: Sequence[Path]) -> Iterator[list[Path]]:

@@ -1,7 +1,9 @@
 """The ``scamguard`` command line: one root Typer app mounting every stage.
 
 Each command imports its stage lazily, so ``scamguard --help`` is instant and importing this module
-does no work. Stage functions return results; only this module prints.
+does no work. The text, challenger, online-store and agent commands live beside their stages
+(``models.text.cli``, ``models.challenger_cli``, ``features.online.cli``, ``agent.cli``) and are
+mounted here. Stage functions return results; only the CLI modules print.
 """
 
 from __future__ import annotations
@@ -10,16 +12,18 @@ import dataclasses
 import json
 import sys
 import time
-from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from agent.cli import register as register_agent_commands
+from features.online.cli import register as register_online_commands
+from models.challenger_cli import register as register_challenger_commands
+from models.text.cli import register as register_text_commands
+from scamguard.console import console, err, kv_table, progress_bar
 from scamguard.settings import get_settings
 
 if TYPE_CHECKING:
@@ -32,32 +36,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console()
-err = Console(stderr=True)
 
 DEMO_USERS = 40_000
 DEMO_WEEKS = 8
-
-
-def _progress() -> Progress:
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    )
-
-
-def _kv_table(title: str, rows: Sequence[tuple[str, object]]) -> Table:
-    table = Table(title=title, show_header=False, title_justify="left")
-    table.add_column("", style="bold")
-    table.add_column("")
-    for key, value in rows:
-        table.add_row(key, str(value))
-    return table
 
 
 @app.command()
@@ -81,7 +62,7 @@ def simulate(
             config, start=datetime.fromisoformat(start).replace(tzinfo=UTC)
         )
     stages = ["population", "benign activity", "scams", "tables"]
-    with _progress() as progress:
+    with progress_bar() as progress:
         task = progress.add_task("simulating", total=len(stages) + 1)
         world = run_simulation(
             config, progress=lambda name: progress.update(task, advance=1, description=name)
@@ -105,7 +86,7 @@ def ingest() -> object:
     from pipelines.ingest import ingest as run_ingest
 
     settings = get_settings()
-    with _progress() as progress:
+    with progress_bar() as progress:
         report = run_ingest(
             settings.raw_dir, settings.clean_dir, settings.quarantine_dir, progress=progress
         )
@@ -136,7 +117,7 @@ def features(
     import polars as pl
 
     from features.build import build_training_table
-    from pipelines.batch import load_clean_tables
+    from features.tables import load_clean_tables
 
     settings = get_settings()
     times = (
@@ -158,7 +139,7 @@ def features(
     table.write_parquet(path)
     summary = table.group_by("split").agg(rows=pl.len(), scams=pl.col("label").sum()).sort("split")
     console.print(
-        _kv_table(
+        kv_table(
             f"Training table -> {path} ({elapsed:.1f}s)",
             [
                 ("rows", f"{table.height:,}"),
@@ -188,7 +169,7 @@ def train(seed: Annotated[int, typer.Option(help="Training seed.")] = 0) -> obje
         raise typer.Exit(1)
     with console.status("training"):
         result = train_risk_model(pl.read_parquet(path), settings=settings, seed=seed)
-    console.print(_kv_table("Risk model", result.summary_rows()))
+    console.print(kv_table("Risk model", result.summary_rows()))
     return result
 
 
@@ -208,7 +189,7 @@ def batch_score(
     with console.status("scoring"):
         result = run_batch(settings, date.fromisoformat(date_) if date_ else None)
     console.print(
-        _kv_table(
+        kv_table(
             f"Batch scores for {result.date}",
             [
                 ("users scored", f"{result.rows:,}"),
@@ -272,7 +253,7 @@ def demo(
     elapsed = time.perf_counter() - started
     m = result.metrics
     console.print(
-        _kv_table(
+        kv_table(
             "scamguard demo: summary",
             [
                 ("wall time", f"{elapsed:.0f} s"),
@@ -299,19 +280,12 @@ def demo(
     )
 
 
-# Stage modules that add their own commands: each has ``register(app: typer.Typer) -> None`` and
-# imports its heavy dependencies inside the command functions, so mounting them costs nothing.
-_STAGE_MODULES: tuple[str, ...] = ("models.text_cli", "features.online.cli", "agent.cli")
-
-
-def _mount_stage_commands() -> None:
-    import importlib
-
-    for module in _STAGE_MODULES:
-        importlib.import_module(module).register(app)
-
-
-_mount_stage_commands()
+# The stage modules' own commands. Each imports its heavy dependencies inside the command
+# functions, so mounting them costs nothing.
+register_text_commands(app)
+register_challenger_commands(app)
+register_online_commands(app)
+register_agent_commands(app)
 
 if __name__ == "__main__":
     app()

@@ -49,6 +49,7 @@ def read_table(root: Path, table: str) -> pl.DataFrame:
     return scan_table(root, table).collect()
 
 
-def load_tables(root: Path) -> dict[str, pl.DataFrame]:
-    """Every contract table under ``root`` as an eager frame (empty frames for missing tables)."""
-    return {name: read_table(root, name) for name in TABLES}
+def raw_files(raw_dir: Path, table: str) -> list[Path]:
+    """The table's Parquet files, in a stable (sorted path) order; none if the table is absent."""
+    table_dir = Path(raw_dir) / table
+    return sorted(table_dir.rglob("*.parquet")) if table_dir.is_dir() else []

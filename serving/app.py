@@ -1,10 +1,12 @@
 """The FastAPI app: ``create_app(settings)`` wires state, routers and middleware.
 
-At start (lifespan) the champion scorer is loaded from the MLflow registry and the latest feature
-snapshot into the online view; both stay in memory. Loading failures do not kill the process:
-``/readyz`` answers 503 with the reason and ``/v1/score`` answers 503.
+At start (lifespan) the champion scorer is loaded from the MLflow registry and the online store
+(``<data_dir>/online/store.sqlite``, backfilled from the clean tables if missing) is opened; both
+stay in memory. Loading failures do not kill the process: ``/readyz`` answers 503 with the reason
+and the routes that need them answer 503.
 
-Endpoints: ``POST /v1/score`` (API key), ``GET /healthz``, ``GET /readyz``, ``GET /metrics``.
+Endpoints: ``POST /v1/score``, ``POST /v1/events``, ``POST /v1/investigate`` (API key),
+``GET /healthz``, ``GET /readyz``, ``GET /metrics``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ MAX_BODY_BYTES = (
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: ServingState = app.state.serving
-    await run_in_threadpool(state.load)  # blocking: MLflow and Parquet reads
+    await run_in_threadpool(state.load)  # blocking: MLflow, the online store
     yield
 
 

@@ -48,7 +48,7 @@ class ServingState:
     _audit_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def load(self) -> None:
-        """Load the champion scorer and the latest feature snapshot; record what failed (no raise)."""
+        """Load the champion scorer and open the online store; record what failed (no raise)."""
         from models.registry import load_scorer
 
         self.problems = {}
@@ -66,7 +66,7 @@ class ServingState:
             missing = sorted(set(self.scorer.feature_names) - set(self.online.feature_names))
             if missing:
                 log.warning(
-                    "features the model needs but the snapshot lacks (scored as null): %s", missing
+                    "features the model needs but the online store lacks (scored as null): %s", missing
                 )
         m = self.metrics
         m.ready.set(1 if self.ready else 0)

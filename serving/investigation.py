@@ -14,7 +14,7 @@ features; they are listed separately.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,8 @@ from agent.trail import investigate_with_agent, render_agent_trail
 from features.build import Tables, build_features
 from features.catalog import describe_feature
 from features.graph import HUB_LIMIT, identifier_links
-from pipelines.batch import latest_date, load_clean_tables, read_scores
+from features.tables import end_of_data, load_clean_tables
+from pipelines.batch import read_scores
 from scamguard.schema import SCAM_TYPOLOGIES
 from scamguard.settings import Settings
 
@@ -103,7 +104,7 @@ def _score(
     try:
         from models.registry import load_scorer
 
-        as_of = datetime.combine(latest_date(tables) + timedelta(days=1), time.min, tzinfo=UTC)
+        as_of = end_of_data(tables)
         spine = pl.LazyFrame(
             {"user_id": [user_id], "as_of": [as_of]},
             schema={"user_id": pl.String, "as_of": pl.Datetime("us", "UTC")},

@@ -46,8 +46,9 @@ def small_world():
 @pytest.fixture(scope="session")
 def trained_env(tmp_path_factory: pytest.TempPathFactory, small_world) -> Settings:
     from features.build import build_training_table
+    from features.tables import load_clean_tables
     from models.train import train_risk_model
-    from pipelines.batch import batch_score, load_clean_tables
+    from pipelines.batch import batch_score
     from pipelines.ingest import ingest
     from pipelines.raw import write_world
 

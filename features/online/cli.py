@@ -14,12 +14,9 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from scamguard.console import console, kv_table
 from scamguard.settings import get_settings
-
-console = Console()
 
 
 def _instant(text: str | None) -> datetime | None:
@@ -43,7 +40,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Backfill the online feature store from the clean tables (stop `serve` first)."""
         from features.online import OnlineStore
-        from serving.online import default_as_of, load_store, store_path
+        from features.online.local import default_as_of, load_store, store_path
 
         settings = get_settings()
         when = _instant(as_of) or default_as_of(settings)
@@ -57,14 +54,9 @@ def register(app: typer.Typer) -> None:
             for table in ("profiles", "ledger", "sightings", "links", "idents", "comps")
         }
         store.close()
-        table = Table(title=f"Online store -> {store_path(settings)}", show_header=False)
-        table.add_column("", style="bold")
-        table.add_column("")
-        table.add_row("as of", when.isoformat())
-        table.add_row("wall time", f"{elapsed:.1f} s")
-        for name, n in counts.items():
-            table.add_row(f"{name} rows", f"{n:,}")
-        console.print(table)
+        rows = [("as of", when.isoformat()), ("wall time", f"{elapsed:.1f} s")]
+        rows += [(f"{name} rows", f"{n:,}") for name, n in counts.items()]
+        console.print(kv_table(f"Online store -> {store_path(settings)}", rows))
 
     @app.command("online-compact")
     def online_compact(
@@ -75,7 +67,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Drop ledger rows older than the longest feature window before NOW."""
         from features.online import OnlineStore
-        from serving.online import store_path
+        from features.online.local import store_path
 
         settings = get_settings()
         store = OnlineStore(store_path(settings))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from scamguard import tracking
 from scamguard.settings import Settings
 
 from .data import TextTable, read_text_csv
@@ -41,25 +42,13 @@ class TextScorer:
 
 def load_text_scorer(settings: Settings, alias: str = CHAMPION_ALIAS) -> TextScorer:
     """The text model that ``scamguard-text@alias`` points at, loaded into memory."""
-    import mlflow.pyfunc
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
-    try:
-        version = client.get_model_version_by_alias(TEXT_MODEL_NAME, alias)
-    except MlflowException as exc:
-        raise LookupError(
-            f"no model {TEXT_MODEL_NAME!r} with alias {alias!r} in {settings.tracking_uri}: "
-            "run `scamguard train-text --data FILE.csv` first"
-        ) from exc
-    uri = f"models:/{TEXT_MODEL_NAME}/{version.version}"
-    mlflow.set_registry_uri(settings.tracking_uri)
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    wrapper = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    version = tracking.resolve_alias(
+        settings, TEXT_MODEL_NAME, alias, hint="run `scamguard train-text --data FILE.csv` first"
+    )
+    wrapper = tracking.load_python_model(settings, version)
     return TextScorer(
-        model_version=str(version.version),
-        model_uri=uri,
+        model_version=version.version,
+        model_uri=version.uri,
         alias=alias,
         run_id=version.run_id,
         predictor=wrapper.predictor,

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from scamguard import tracking
 from scamguard.settings import Settings
 
 from .data import length_batches, stratified_split
@@ -377,19 +378,6 @@ def _signature():  # type: ignore[no-untyped-def]
     )
 
 
-def ensure_experiment(settings: Settings, name: str = EXPERIMENT_NAME) -> str:
-    """The id of experiment ``name``, created (artifacts under ``artifact_root``) if missing."""
-    from mlflow.tracking import MlflowClient
-
-    if settings.tracking_uri.startswith("sqlite:"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    client = MlflowClient(tracking_uri=settings.tracking_uri)
-    experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    return client.create_experiment(name, artifact_location=settings.artifact_root.as_uri())
-
-
 def log_text_model(
     fitted: FittedTextModel,
     texts: list[str],
@@ -403,13 +391,11 @@ def log_text_model(
 ) -> tuple[str, str, dict[str, float]]:
     """Log a fitted model as one MLflow run and register it (alias ``alias``; None: no alias).
 
-    Returns (run id, registered version, metrics). Sets the process's MLflow tracking and
-    registry URIs to ``settings.tracking_uri``.
+    Returns (run id, registered version, metrics).
     """
     import mlflow
     import mlflow.pyfunc
     import pandas as pd
-    from mlflow.tracking import MlflowClient
 
     from models.plots import plot_pr, plot_roc
 
@@ -440,11 +426,8 @@ def log_text_model(
         **(extra_params or {}),
     }
 
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    mlflow.set_registry_uri(settings.tracking_uri)
-    experiment_id = ensure_experiment(settings)
     run_name = f"text-{config.encoder}-seed{config.seed}"
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+    with tracking.start_run(settings, EXPERIMENT_NAME, run_name=run_name) as run:
         mlflow.set_tags({"model_family": f"transformer-{config.encoder}", "role": "text"})
         if tags:
             mlflow.set_tags(tags)
@@ -477,7 +460,7 @@ def log_text_model(
                 code_paths=[str(Path(__file__).resolve().parents[1])],  # the `models` package
             )
     version = str(info.registered_model_version)
-    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+    client = tracking.client(settings)
     for key in ("valid_ap", "valid_recall_at_0_2pct_fpr"):
         client.set_model_version_tag(TEXT_MODEL_NAME, version, key, f"{metrics[key]:.4f}")
     if alias:

@@ -127,7 +127,7 @@ def _user_columns() -> dict[str, list[str]]:
 
 @pytest.fixture(scope="module")
 def clean_frames(trained_env) -> dict[str, pl.DataFrame]:  # type: ignore[no-untyped-def]
-    from pipelines.batch import load_clean_tables
+    from features.tables import load_clean_tables
 
     tables = load_clean_tables(trained_env)
     return {name: getattr(tables, name).collect() for name in TABLES}

@@ -412,9 +412,9 @@ def test_cross_fitted_scores_never_come_from_a_model_that_saw_the_author(
 ):  # type: ignore[no-untyped-def]
     import polars as pl
 
+    from features.tables import load_clean_tables
     from features.text_scores import TEXT_SCORE_FEATURES, text_documents
     from models.text.pipeline import add_text_model_features, cross_fit_scores, cutoff_of
-    from pipelines.batch import load_clean_tables
 
     tables = load_clean_tables(trained_env)
     docs = text_documents(

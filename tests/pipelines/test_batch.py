@@ -7,7 +7,8 @@ from datetime import timedelta
 import polars as pl
 
 from features.build import active_spine
-from pipelines.batch import batch_score, load_clean_tables, read_scores, score_partition
+from features.tables import load_clean_tables
+from pipelines.batch import batch_score, read_scores, score_partition
 
 
 def test_rerun_of_the_same_date_replaces_its_output(trained_env):

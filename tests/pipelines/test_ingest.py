@@ -14,10 +14,9 @@ from pipelines.ingest import (
     QUARANTINE_FILE,
     IngestReport,
     ingest,
-    raw_files,
     read_raw,
 )
-from scamguard.io import read_table
+from scamguard.io import raw_files, read_table
 from scamguard.schema import LOAD_ORDER, TABLES
 from tests.utils.raw_factory import (
     NOW,

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from features.online import OnlineStore
-from serving.online import store_path
+from features.online.local import store_path
 
 FRIENDLY = (
     "Hello, thanks for applying. Could you share a sample of your work here on the platform?",

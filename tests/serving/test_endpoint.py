@@ -16,9 +16,10 @@ import polars as pl
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pipelines.batch import load_clean_tables
+from features.tables import load_clean_tables
+from pipelines.batch import latest_snapshot_path
 from serving.app import MAX_BODY_BYTES, create_app
-from serving.online import OnlineFeatures, latest_snapshot_path
+from serving.online import OnlineFeatures
 from serving.schemas import LoginEvent, MessageEvent, SignupEvent
 from tests.serving.conftest import API_KEY, mirror_settings
 from tests.utils.server import live_server

@@ -10,7 +10,8 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from pipelines.batch import load_clean_tables, read_scores
+from features.tables import load_clean_tables
+from pipelines.batch import read_scores
 from scamguard.cli import app
 from scamguard.schema import SCAM_TYPOLOGIES
 from scamguard.settings import Settings, get_settings

@@ -1,67 +1,29 @@
-"""CLI commands of the text model and the model-management stage (mounted by ``scamguard.cli``).
+"""CLI commands of the text model (mounted by ``scamguard.cli``).
 
 ``train-text`` / ``score-text``: the text transformer on any ``text,label`` CSV.
 ``text-features``: text-model scores of the marketplace's messages, job posts, proposals and
 profiles as ``textmodel_*`` risk features; trains the risk model with and without them.
-``train-challenger`` / ``compare`` / ``promote``: the XGBoost challenger against the champion.
 
-Heavy imports (torch, MLflow, LightGBM, XGBoost) happen inside the commands, so mounting costs
-nothing. Stage functions return results; only this module prints.
+Heavy imports (torch, MLflow, LightGBM) happen inside the commands, so mounting costs nothing.
+Stage functions return results; only this module prints.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress
 from rich.table import Table
 
+from scamguard.console import console, err, fail, kv_table, progress_bar, read_training_table
 from scamguard.settings import get_settings
 
-console = Console()
-err = Console(stderr=True)
+TABLE_HELP = "Training table (default: <data_dir>/features/training.parquet)."
 
 ENCODERS = ("minilm", "scratch")
 MAX_ERRORS_SHOWN = 10
-
-
-def _progress() -> Progress:
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    )
-
-
-def _kv_table(title: str, rows: Sequence[tuple[str, object]]) -> Table:
-    table = Table(title=title, show_header=False, title_justify="left")
-    table.add_column("", style="bold")
-    table.add_column("")
-    for key, value in rows:
-        table.add_row(key, str(value))
-    return table
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/] {message}", soft_wrap=True)
-    return typer.Exit(1)
 
 
 def _text_config(
@@ -78,7 +40,7 @@ def _text_config(
     from models.text.model import TextModelConfig
 
     if encoder not in ENCODERS:
-        raise _fail(f"--encoder must be one of {', '.join(ENCODERS)}, not {encoder!r}")
+        raise fail(f"--encoder must be one of {', '.join(ENCODERS)}, not {encoder!r}")
     if tiny:
         base = TextModelConfig.tiny()
     elif encoder == "scratch":
@@ -98,7 +60,7 @@ def _text_config(
     try:
         return replace(base, seed=seed, **overrides)
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 def _set_threads(threads: int) -> None:
@@ -164,17 +126,17 @@ def train_text(
         table = read_text_csv(data)
         texts, labels, _ = table.labelled()
     except (TextCsvError, OSError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     skipped = len(table) - len(texts)
     if len(texts) < 10 or len(set(labels.tolist())) < 2:
-        raise _fail(f"{data}: need at least 10 usable rows with both labels 0 and 1")
+        raise fail(f"{data}: need at least 10 usable rows with both labels 0 and 1")
     if skipped:
         err.print(
             f"[yellow]{skipped:,} of {len(table):,} rows skipped (empty or non-UTF-8 text, bad label)[/]"
         )
     settings = get_settings()
     _set_threads(threads)
-    with _progress() as progress:
+    with progress_bar(info=True, remaining=True) as progress:
         on_step, on_eval = _fit_callbacks(progress, f"fine-tuning {config.encoder}")
         try:
             result = train_text_model(
@@ -189,8 +151,8 @@ def train_text(
                 on_eval=on_eval,
             )
         except (RuntimeError, ValueError) as exc:
-            raise _fail(str(exc)) from None
-    console.print(_kv_table("Text model", result.summary_rows()))
+            raise fail(str(exc)) from None
+    console.print(kv_table("Text model", result.summary_rows()))
     return result
 
 
@@ -212,9 +174,9 @@ def score_text(
         with console.status("scoring"):
             result = score_csv(scorer, data, out)
     except (LookupError, TextCsvError, OSError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     console.print(
-        _kv_table(
+        kv_table(
             f"Text scores -> {result.path}",
             [
                 ("rows", f"{result.rows:,}"),
@@ -230,20 +192,6 @@ def score_text(
     if len(result.errors) > MAX_ERRORS_SHOWN:
         err.print(f"... and {len(result.errors) - MAX_ERRORS_SHOWN} more (see the error column)")
     return result
-
-
-# ------------------------------------------------------------------------- risk-model commands
-
-TABLE_HELP = "Training table (default: <data_dir>/features/training.parquet)."
-
-
-def _read_table(table: Path | None):  # type: ignore[no-untyped-def]
-    import polars as pl
-
-    path = table or get_settings().features_dir / "training.parquet"
-    if not path.exists():
-        raise _fail(f"no training table at {path}: run `scamguard features` first")
-    return pl.read_parquet(path)
 
 
 def text_features(
@@ -272,19 +220,17 @@ def text_features(
     """
     from dataclasses import replace
 
+    from features.tables import load_clean_tables
     from features.text_scores import text_documents
     from models.text.pipeline import (
-        MARKETPLACE_ALIAS,
         add_text_model_features,
         cross_fit_scores,
         cutoff_of,
         train_with_and_without_text,
     )
-    from models.text.train import log_text_model
-    from pipelines.batch import load_clean_tables
 
     settings = get_settings()
-    base = _read_table(table)
+    base = read_training_table(table, settings.features_dir / "training.parquet")
     if epochs is None:
         epochs = 1 if encoder == "minilm" else 3
     config = _text_config(encoder, epochs, max_len, None, None, seed, tiny=False)
@@ -295,11 +241,11 @@ def text_features(
     try:
         cutoff = cutoff_of(base)
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     docs = text_documents(
         users=tables.users, messages=tables.messages, jobs=tables.jobs, proposals=tables.proposals
     ).collect()
-    with _progress() as progress:
+    with progress_bar(info=True, remaining=True) as progress:
         stage = progress.add_task("text features", total=None, info="")
         on_step, _ = _fit_callbacks(progress, "fine-tuning")
 
@@ -319,18 +265,7 @@ def text_features(
             on_step=on_step,
         )
         on_stage("registering the serving text model")
-        assert crossfit.full is not None and crossfit.full_sample is not None
-        _, text_version, _ = log_text_model(
-            crossfit.full,
-            crossfit.full_sample["text"].to_list(),
-            crossfit.full_sample["label"].to_numpy(),
-            settings=settings,
-            source=f"marketplace documents before {cutoff}",
-            alias=MARKETPLACE_ALIAS,
-            extra_params={"cutoff": str(cutoff), "crossfit_folds": folds},
-            tags={"corpus": "marketplace"},
-        )
-        text_uri = f"models:/scamguard-text/{text_version}"
+        text_uri = _register_serving_text_model(crossfit, settings, cutoff, folds)
         on_stage("textmodel_* features")
         with_text = add_text_model_features(base, crossfit.scored)
         settings.features_dir.mkdir(parents=True, exist_ok=True)
@@ -347,9 +282,39 @@ def text_features(
             extra_params={"text_oof_ap": crossfit.oof_metrics["ap"], "cutoff": str(cutoff)},
         )
         progress.update(stage, info="done")
+    _print_text_features(crossfit, ablation, cutoff, folds, config.encoder, text_uri, out, alias)
+    return ablation
+
+
+def _register_serving_text_model(crossfit, settings, cutoff, folds: int) -> str:  # type: ignore[no-untyped-def]
+    """Log the text model fitted on every fold's documents as ``scamguard-text@marketplace``;
+    its registry URI."""
+    from models.text.pipeline import MARKETPLACE_ALIAS
+    from models.text.train import log_text_model
+
+    assert crossfit.full is not None and crossfit.full_sample is not None
+    _, text_version, _ = log_text_model(
+        crossfit.full,
+        crossfit.full_sample["text"].to_list(),
+        crossfit.full_sample["label"].to_numpy(),
+        settings=settings,
+        source=f"marketplace documents before {cutoff}",
+        alias=MARKETPLACE_ALIAS,
+        extra_params={"cutoff": str(cutoff), "crossfit_folds": folds},
+        tags={"corpus": "marketplace"},
+    )
+    return f"models:/scamguard-text/{text_version}"
+
+
+def _print_text_features(  # type: ignore[no-untyped-def]
+    crossfit, ablation, cutoff, folds: int, encoder: str, text_uri: str, out: Path, alias: str
+) -> None:
+    """The text pipeline's summary and the without/with ablation table."""
+    from models.text.pipeline import MARKETPLACE_ALIAS
+
     m = crossfit.oof_metrics
     console.print(
-        _kv_table(
+        kv_table(
             "Text-model features",
             [
                 ("documents scored", f"{crossfit.scored.height:,}"),
@@ -357,7 +322,7 @@ def text_features(
                     "labelled corpus before cutoff",
                     f"{crossfit.corpus_rows:,} ({crossfit.corpus_positives:,} by scammers), cutoff {cutoff}",
                 ),
-                ("fold models", f"{folds} x {config.encoder}, {crossfit.train_rows_per_fold} rows"),
+                ("fold models", f"{folds} x {encoder}, {crossfit.train_rows_per_fold} rows"),
                 (
                     "document-level out-of-fold AP / ROC-AUC",
                     f"{m['ap']:.4f} / {m['roc_auc']:.4f}",
@@ -381,125 +346,6 @@ def text_features(
         f"with-text model: {ablation.with_text.model_uri} (@{alias}); runs "
         f"{ablation.without.run_id} (without) and {ablation.with_text.run_id} (with)"
     )
-    return ablation
-
-
-def train_challenger(
-    table: Annotated[Path | None, typer.Option(help=TABLE_HELP)] = None,
-    seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
-    n_estimators: Annotated[int | None, typer.Option(help="Max trees (early-stopped).")] = None,
-    learning_rate: Annotated[float | None, typer.Option(help="XGBoost eta.")] = None,
-    max_depth: Annotated[int | None, typer.Option(help="Tree depth.")] = None,
-    alias: Annotated[str, typer.Option(help="Registry alias for the new version.")] = "challenger",
-) -> object:
-    """Train the XGBoost challenger on the training table; register it as `challenger`."""
-    from models.challenger import train_challenger as run
-
-    data = _read_table(table)
-    params = {
-        k: v
-        for k, v in {
-            "n_estimators": n_estimators,
-            "learning_rate": learning_rate,
-            "max_depth": max_depth,
-        }.items()
-        if v is not None
-    }
-    with console.status("training the XGBoost challenger"):
-        try:
-            result = run(data, settings=get_settings(), params=params, seed=seed, alias=alias)
-        except ValueError as exc:
-            raise _fail(str(exc)) from None
-    console.print(_kv_table("XGBoost challenger", result.summary_rows()))
-    return result
-
-
-def _comparison_table(comparison) -> Table:  # type: ignore[no-untyped-def]
-    ch, cl = comparison.champion, comparison.challenger
-    table = Table(
-        title=(
-            f"Champion vs challenger on the test window {comparison.as_of_min[:10]}.."
-            f"{comparison.as_of_max[:10]} ({comparison.rows:,} rows, {comparison.positives:,} scams)"
-        ),
-        title_justify="left",
-    )
-    table.add_column("metric")
-    table.add_column(f"champion v{ch.version} ({ch.family})", justify="right")
-    table.add_column(f"challenger v{cl.version} ({cl.family})", justify="right")
-    table.add_column("better")
-    for row in comparison.table_rows():
-        table.add_row(*row)
-    return table
-
-
-def _load_comparison(table: Path | None, champion: str, challenger: str, repeats: int):  # type: ignore[no-untyped-def]
-    from models.compare import compare_models
-
-    data = _read_table(table)
-    try:
-        with console.status("scoring the test window with both models"):
-            return compare_models(
-                get_settings(), data, champion=champion, challenger=challenger, repeats=repeats
-            )
-    except (LookupError, ValueError) as exc:
-        raise _fail(str(exc)) from None
-
-
-def compare(
-    table: Annotated[Path | None, typer.Option(help=TABLE_HELP)] = None,
-    champion: Annotated[str, typer.Option(help="Alias of the incumbent.")] = "champion",
-    challenger: Annotated[str, typer.Option(help="Alias of the contender.")] = "challenger",
-    repeats: Annotated[int, typer.Option(help="Latency: timed runs per model (median).")] = 3,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-) -> object:
-    """Champion vs challenger on the latest test window: PR-AUC, recall, cost, typologies, latency."""
-    import json
-    import sys
-
-    comparison = _load_comparison(table, champion, challenger, repeats)
-    if as_json:
-        sys.stdout.write(json.dumps(comparison.to_dict(), default=str, indent=2) + "\n")
-    else:
-        console.print(_comparison_table(comparison))
-    return comparison
-
-
-def promote(
-    table: Annotated[Path | None, typer.Option(help=TABLE_HELP)] = None,
-    min_improvement: Annotated[
-        float, typer.Option(help="Expected-cost improvement per row the challenger must exceed.")
-    ] = 0.0,
-    challenger: Annotated[str, typer.Option(help="Alias of the contender.")] = "challenger",
-    allow_new_features: Annotated[
-        bool,
-        typer.Option(help="Allow a challenger that needs features the champion does not use."),
-    ] = False,
-    repeats: Annotated[int, typer.Option(help="Latency: timed runs per model (median).")] = 3,
-) -> object:
-    """Move `champion` to the challenger only if it wins on expected cost; record why in MLflow."""
-    from models.compare import promote as run
-
-    data = _read_table(table)
-    try:
-        with console.status("comparing champion and challenger"):
-            decision = run(
-                get_settings(),
-                data,
-                min_improvement=min_improvement,
-                allow_new_features=allow_new_features,
-                challenger=challenger,
-                repeats=repeats,
-            )
-    except (LookupError, ValueError) as exc:
-        raise _fail(str(exc)) from None
-    console.print(_comparison_table(decision.comparison))
-    verdict = "[green]promoted[/]" if decision.promoted else "[yellow]not promoted[/]"
-    console.print(f"{verdict}: {decision.reason}", soft_wrap=True)
-    console.print(
-        f"champion: v{decision.champion_before} -> v{decision.champion_after}; "
-        f"recorded in MLflow run {decision.run_id} (experiment scamguard-promotions)"
-    )
-    return decision
 
 
 def register(app: typer.Typer) -> None:
@@ -507,6 +353,3 @@ def register(app: typer.Typer) -> None:
     app.command("train-text")(train_text)
     app.command("score-text")(score_text)
     app.command("text-features")(text_features)
-    app.command("train-challenger")(train_challenger)
-    app.command("compare")(compare)
-    app.command("promote")(promote)

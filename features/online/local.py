@@ -1,0 +1,47 @@
+"""The deployment's online store: ``<data_dir>/online/store.sqlite``, and how it is filled.
+
+``scamguard online-load``, the endpoint and the analyst view all open the store through this
+module. A backfill reads the clean tables (``features.tables``) and replays every event strictly
+before ``as_of`` (default: midnight after the last event, the batch-scoring default); the file is
+replaced, so stop the server first.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from pathlib import Path
+
+from features.online.load import backfill
+from features.online.store import OnlineStore
+from features.tables import end_of_data, load_clean_tables
+from scamguard.settings import Settings
+
+log = logging.getLogger("scamguard.features.online")
+
+
+def store_path(settings: Settings) -> Path:
+    return settings.data_dir / "online" / "store.sqlite"
+
+
+def default_as_of(settings: Settings) -> datetime:
+    """Midnight (UTC) after the last event of the clean tables: what a backfill covers."""
+    return end_of_data(load_clean_tables(settings))
+
+
+def load_store(settings: Settings, as_of: datetime | None = None) -> OnlineStore:
+    """Backfill the store from the clean tables as of ``as_of`` (default: :func:`default_as_of`)
+    and open it."""
+    tables = load_clean_tables(settings)
+    when = as_of or end_of_data(tables)
+    backfill(store_path(settings), tables, when)
+    return OnlineStore(store_path(settings))
+
+
+def open_store(settings: Settings) -> OnlineStore:
+    """Open the store, backfilling it first (as of the end of the data) if it does not exist."""
+    path = store_path(settings)
+    if not path.exists():
+        log.info("no online store at %s: backfilling it from the clean tables", path)
+        return load_store(settings)
+    return OnlineStore(path)

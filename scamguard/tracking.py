@@ -1,0 +1,115 @@
+"""The one place that talks to MLflow's tracking store and registry.
+
+Every stage that logs a run or loads a registered model goes through here:
+
+* :func:`client` — an ``MlflowClient`` bound to the settings' tracking (and registry) URI;
+* :func:`ensure_experiment` — find or create an experiment, its artifacts under
+  ``settings.artifact_root``;
+* :func:`tracking` — a ``with`` block inside which MLflow's fluent API (``mlflow.start_run``,
+  ``mlflow.pyfunc.log_model``, ``load_model``) talks to the settings' store. The previous
+  tracking and registry URIs (and their environment variables) are restored on exit, so library
+  code leaves no process-wide state behind;
+* :func:`resolve_alias` / :func:`load_python_model` — a registered model by alias, resolved to its
+  exact version first so the version reported is the version loaded.
+
+Importing this module does no work; MLflow itself is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from scamguard.settings import Settings
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+
+def client(settings: Settings) -> MlflowClient:
+    """A client for the settings' tracking store, which is also the model registry."""
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+
+
+def ensure_experiment(settings: Settings, name: str) -> str:
+    """The id of experiment ``name``, created (artifacts under ``artifact_root``) if missing.
+
+    For the default SQLite store the data dir is created first (the database lives in it).
+    """
+    if settings.tracking_uri.startswith("sqlite:"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    mlflow_client = client(settings)
+    experiment = mlflow_client.get_experiment_by_name(name)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    return str(
+        mlflow_client.create_experiment(name, artifact_location=settings.artifact_root.as_uri())
+    )
+
+
+@contextmanager
+def tracking(settings: Settings) -> Iterator[MlflowClient]:
+    """Point MLflow's fluent API at the settings' store for the block; restore the previous URIs."""
+    import mlflow
+    from mlflow.tracking import is_tracking_uri_set
+
+    previous_tracking = mlflow.get_tracking_uri() if is_tracking_uri_set() else None
+    previous_registry = mlflow.get_registry_uri() if previous_tracking is not None else None
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
+    try:
+        yield client(settings)
+    finally:
+        mlflow.set_tracking_uri(previous_tracking)  # type: ignore[arg-type]  # None unsets it
+        mlflow.set_registry_uri(previous_registry)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    name: str
+    version: str
+    run_id: str | None
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+
+def resolve_alias(settings: Settings, name: str, alias: str, *, hint: str) -> RegisteredVersion:
+    """The version that ``name@alias`` points at now.
+
+    Raises ``LookupError`` naming the model, the alias, the store and ``hint`` (the command that
+    would register one) when there is none.
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        version = client(settings).get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        raise LookupError(
+            f"no model {name!r} with alias {alias!r} in {settings.tracking_uri}: {hint}"
+        ) from exc
+    return RegisteredVersion(name=name, version=str(version.version), run_id=version.run_id)
+
+
+def load_python_model(settings: Settings, version: RegisteredVersion) -> Any:
+    """The python model object behind a registered pyfunc version, loaded into memory."""
+    import mlflow.pyfunc
+
+    with tracking(settings):
+        return mlflow.pyfunc.load_model(version.uri).unwrap_python_model()
+
+
+@contextmanager
+def start_run(settings: Settings, experiment: str, *, run_name: str | None = None) -> Iterator[Any]:
+    """An MLflow run in ``experiment`` (created if missing), with the fluent API pointed at the
+    settings' store for the block (:func:`tracking`). Yields the active ``mlflow.ActiveRun``."""
+    import mlflow
+
+    experiment_id = ensure_experiment(settings, experiment)
+    with tracking(settings), mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+        yield run
