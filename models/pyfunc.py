@@ -9,15 +9,18 @@ one row per input row:
 ========== ======================================================================
 risk       calibrated scam probability (float)
 decision   "allow" / "review" / "block" from the cost-based thresholds
-reason_1   feature with the largest positive TreeSHAP contribution (None if none)
-reason_2   second largest positive contribution (None if fewer than 2 positive)
-reason_3   third (None if fewer than 3 positive)
-reasons    the same as phrases, e.g. "messages with links in 30d = 4" (list[str])
+reason_1   the feature that pushed hardest toward the decision taken (None if none)
+reason_2   the second (None if fewer than 2)
+reason_3   the third (None if fewer than 3)
+reasons    the same as phrases with direction and size, e.g.
+           "raises risk: messages with links in 30d = 4 (+1.21)" (list[str])
 ========== ======================================================================
 
 Contributions are TreeSHAP values (LightGBM ``pred_contrib``, XGBoost ``pred_contribs``) in
-log-odds (margin) space; a feature with a positive contribution pushed this row's risk up. A null
-feature value reads as "missing".
+log-odds (margin) space. The reasons of a ``review`` or ``block`` are the features with the largest
+positive contributions ("raises risk"); those of an ``allow`` the largest negative ones ("lowers
+risk"); the number in brackets is the contribution in log-odds. Only informative values are
+reasons: a missing value or a zero (no messages, no reports) never is, whatever its contribution.
 
 The logged signature declares every input column ``double`` (MLflow's advice for integer columns
 that may be null). MLflow's schema enforcement refuses int64 -> float64, so a caller of the generic
@@ -37,7 +40,7 @@ import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 from .calibration import MarginCalibrator
-from .decisions import Thresholds, decide
+from .decisions import ALLOW, Thresholds, decide
 
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "risk",
@@ -140,9 +143,30 @@ class TreeRiskModel(PythonModel):
             }
         contrib = self.contributions(x)  # [N, F + 1]
         risk = self.calibrator.predict(self._explained_margin(x, contrib))
-        feature_contrib = contrib[:, :-1]  # [N, F]
-        top = np.argsort(-feature_contrib, axis=1, kind="stable")[:, :N_REASONS]  # [N, 3]
-        top_value = np.take_along_axis(feature_contrib, top, axis=1)  # [N, 3]
+        decision = decide(risk, self.thresholds)
+        reason_cols, phrases = self._reasons(x, contrib[:, :-1], decision)
+        return {
+            "risk": risk,
+            "decision": decision,
+            **{f"reason_{k + 1}": reason_cols[k] for k in range(N_REASONS)},
+            "reasons": phrases,
+        }
+
+    def _reasons(
+        self, x: np.ndarray, contrib: np.ndarray, decision: np.ndarray
+    ) -> tuple[list[list[str | None]], list[list[str]]]:
+        """The top features pushing each row [N] toward its decision: (reason_k columns, phrases).
+
+        ``contrib`` [N, F] are the features' TreeSHAP contributions. A ``review`` / ``block`` row
+        is explained by positive contributions, an ``allow`` row by negative ones; missing and zero
+        values are never reasons.
+        """
+        n = x.shape[0]
+        toward = np.where(decision == ALLOW, -1.0, 1.0)[:, None] * contrib  # [N, F], > 0 = toward
+        informative = ~np.isnan(x) & (x != 0.0)
+        toward = np.where(informative & (toward > 0), toward, 0.0)
+        top = np.argsort(-toward, axis=1, kind="stable")[:, :N_REASONS]  # [N, 3]
+        top_value = np.take_along_axis(toward, top, axis=1)  # [N, 3]
         reason_cols: list[list[str | None]] = [[None] * n for _ in range(N_REASONS)]
         phrases: list[list[str]] = [[] for _ in range(n)]
         for row, k in zip(*np.nonzero(top_value > 0), strict=True):  # row-major: k ascends per row
@@ -150,13 +174,10 @@ class TreeRiskModel(PythonModel):
             name = self.feature_names[j]
             reason_cols[k][row] = name
             words = self.feature_descriptions.get(name, name.replace("_", " "))
-            phrases[row].append(f"{words} = {format_value(x[row, j])}")
-        return {
-            "risk": risk,
-            "decision": decide(risk, self.thresholds),
-            **{f"reason_{k + 1}": reason_cols[k] for k in range(N_REASONS)},
-            "reasons": phrases,
-        }
+            c = contrib[row, j]
+            direction = "raises risk" if c > 0 else "lowers risk"
+            phrases[row].append(f"{direction}: {words} = {format_value(x[row, j])} ({c:+.2f})")
+        return reason_cols, phrases
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Risk, decision and reasons for each row of ``frame`` (see module docstring)."""

@@ -17,6 +17,7 @@ Importing this module does no work; MLflow itself is imported inside the functio
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from scamguard.settings import Settings
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
+
+_REGISTRY_ENV = "MLFLOW_REGISTRY_URI"
 
 
 def client(settings: Settings) -> MlflowClient:
@@ -53,12 +56,13 @@ def ensure_experiment(settings: Settings, name: str) -> str:
 
 @contextmanager
 def tracking(settings: Settings) -> Iterator[MlflowClient]:
-    """Point MLflow's fluent API at the settings' store for the block; restore the previous URIs."""
+    """Point MLflow's fluent API at the settings' store for the block; restore the previous URIs
+    (and the ``MLFLOW_TRACKING_URI`` / ``MLFLOW_REGISTRY_URI`` variables MLflow mirrors them to)."""
     import mlflow
     from mlflow.tracking import is_tracking_uri_set
 
     previous_tracking = mlflow.get_tracking_uri() if is_tracking_uri_set() else None
-    previous_registry = mlflow.get_registry_uri() if previous_tracking is not None else None
+    previous_registry = os.environ.get(_REGISTRY_ENV)  # set_registry_uri mirrors it here
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.tracking_uri)
     try:
@@ -66,6 +70,8 @@ def tracking(settings: Settings) -> Iterator[MlflowClient]:
     finally:
         mlflow.set_tracking_uri(previous_tracking)  # type: ignore[arg-type]  # None unsets it
         mlflow.set_registry_uri(previous_registry)  # type: ignore[arg-type]
+        if previous_registry is None:
+            os.environ.pop(_REGISTRY_ENV, None)
 
 
 @dataclass(frozen=True)
@@ -111,5 +117,8 @@ def start_run(settings: Settings, experiment: str, *, run_name: str | None = Non
     import mlflow
 
     experiment_id = ensure_experiment(settings, experiment)
-    with tracking(settings), mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+    with (
+        tracking(settings),
+        mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run,
+    ):
         yield run

@@ -30,6 +30,7 @@ from models.metrics import evaluate
 from models.plots import PLOT_FILES
 from models.registry import load_scorer
 from models.train import TrainResult, train_risk_model
+from scamguard import tracking
 from scamguard.settings import Settings, get_settings
 from tests.utils.feature_factory import make_training_table
 
@@ -129,8 +130,8 @@ def test_challenger_reloads_with_reasons_and_the_same_risks(weak_champion_env, t
         (pl.col("typology") == "fraud_ring") & (pl.col("shared_device_users") >= 4)
     )
     assert (scorer.score(planted)["reason_1"] == "shared_device_users").mean() > 0.8
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    generic = mlflow.pyfunc.load_model(f"models:/{settings.risk_model_name}@{CHALLENGER}")
+    with tracking.tracking(settings):
+        generic = mlflow.pyfunc.load_model(f"models:/{settings.risk_model_name}@{CHALLENGER}")
     via = generic.predict(
         rows.select(pl.col(challenger.feature_names).cast(pl.Float64)).to_pandas()
     )

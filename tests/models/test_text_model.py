@@ -33,6 +33,7 @@ from models.text.model import (
     select_device,
 )
 from models.text.train import fit_text_model, text_metrics
+from scamguard import tracking
 from scamguard.settings import Settings, get_settings
 from tests.conftest import SMS_CSV
 
@@ -317,8 +318,8 @@ def test_train_text_then_score_text_on_an_unseen_csv(cli_env, tmp_path: Path):  
     assert {"valid_ap", "valid_recall_at_0_2pct_fpr"} <= set(run.data.metrics)
     plots = {Path(a.path).name for a in client.list_artifacts(version.run_id, "plots")}
     assert plots == {"roc.png", "pr.png"}
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    pyfunc = mlflow.pyfunc.load_model("models:/scamguard-text@champion")
+    with tracking.tracking(settings):
+        pyfunc = mlflow.pyfunc.load_model("models:/scamguard-text@champion")
     frame = pd.DataFrame({"text": [new_texts[0], "", None]})
     via_pyfunc = pyfunc.predict(frame)
     assert via_pyfunc["score"].iloc[0] == pytest.approx(p[0], abs=1e-6)

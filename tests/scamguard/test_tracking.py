@@ -46,6 +46,7 @@ def test_an_unset_tracking_uri_stays_unset(settings: Settings) -> None:
         assert is_tracking_uri_set()
     assert not is_tracking_uri_set()
     assert "MLFLOW_TRACKING_URI" not in os.environ
+    assert "MLFLOW_REGISTRY_URI" not in os.environ
 
 
 def test_an_unknown_alias_names_the_model_the_alias_and_the_fix(settings: Settings) -> None:
