@@ -4,7 +4,8 @@ Features are as of midnight (UTC) after ``D``. Outputs, each replaced whole by a
 date (written to a temporary file and renamed), so nothing is ever duplicated:
 
 * ``<data_dir>/scores/date=D/scores.parquet``: one row per scored user (risk, decision, reasons,
-  model version);
+  ``override``: the rule that decided instead of the model, e.g. a known scam label; model
+  version);
 * ``<data_dir>/features/snapshots/date=D/features.parquet``: the feature rows that were scored,
   kept so an analyst or a monitor can see what the model saw;
 * one ``batch`` record in the audit log.
@@ -20,7 +21,9 @@ from pathlib import Path
 import polars as pl
 
 from features.build import build_scoring_table
+from features.labels import known_labels
 from features.tables import end_of_day, latest_date, load_clean_tables
+from models.overrides import apply_known_labels
 from scamguard.audit import append_audit
 from scamguard.settings import Settings
 
@@ -72,7 +75,9 @@ def batch_score(settings: Settings, day: date | None = None, *, scorer=None) -> 
     features = build_scoring_table(tables, as_of)
     scorer = scorer or load_scorer(settings, alias="champion")
     scored = scorer.score(features)
-    out = pl.concat([features.select("user_id", "as_of"), scored], how="horizontal").with_columns(
+    out = pl.concat([features.select("user_id", "as_of"), scored], how="horizontal")
+    out = apply_known_labels(out, known_labels(tables.labels, tables.reports, as_of))
+    out = out.with_columns(
         pl.lit(scorer.model_version).alias("model_version"),
         pl.lit(datetime.now(UTC)).alias("scored_at"),
     )

@@ -269,6 +269,28 @@ class OnlineStore:
         return cur.rowcount
 
     # ------------------------------------------------------------------ reads
+    def known_label(self, user_id: str, as_of: datetime | int) -> tuple[str, int, int] | None:
+        """(label, decided_ts in microseconds, reports received since) of ``user_id``'s latest
+        label if it was decided strictly before ``as_of``, else None.
+
+        The store keeps the latest label only: one decided after ``as_of`` (a late replay) hides
+        an earlier one, and then None is returned.
+        """
+        t = to_micros(as_of)
+        with self._lock:
+            row = self.db.execute(
+                "SELECT label, decided_ts FROM nodes WHERE user_id = ? AND label IS NOT NULL",
+                (user_id,),
+            ).fetchone()
+            if row is None or row[1] is None or row[1] >= t:
+                return None
+            (since,) = self.db.execute(
+                "SELECT COUNT(*) FROM ledger WHERE user_id = ? AND kind = 'report' "
+                "AND ts > ? AND ts < ?",
+                (user_id, row[1], t),
+            ).fetchone()
+        return str(row[0]), int(row[1]), int(since)
+
     def features(self, user_id: str, as_of: datetime | int) -> Features:
         """Every feature of ``user_id`` as of ``as_of`` (events strictly before it), in
         ``FEATURE_COLUMNS`` order; null means "no data" as offline."""

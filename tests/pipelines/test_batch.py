@@ -42,3 +42,19 @@ def test_an_earlier_date_is_scored_into_its_own_partition(trained_env):
     assert result.as_of < latest["as_of"][0]
     assert read_scores(trained_env).height == latest.height  # the latest partition is untouched
     assert pl.read_parquet(score_partition(trained_env, earlier)).height == result.rows
+
+
+def test_no_user_labelled_a_scammer_before_the_as_of_time_is_allowed(trained_env):
+    scores = read_scores(trained_env)
+    as_of = scores["as_of"][0]
+    labels = load_clean_tables(trained_env).labels.collect()
+    known = labels.filter((pl.col("decided_ts") < as_of) & (pl.col("label") != "benign"))
+    later = labels.filter((pl.col("decided_ts") >= as_of) & (pl.col("label") != "benign"))
+    labelled = scores.join(known, on="user_id")
+    assert labelled.height > 0
+    assert (labelled["decision"] == "block").all()
+    assert (labelled["override"] == "known-scam-label").all()
+    for row in labelled.iter_rows(named=True):
+        assert row["reasons"][0] == f"labelled {row['label']} on {row['decided_ts'].date()}"
+    # a label decided after the as-of time is not known yet: the model alone decides
+    assert scores.join(later, on="user_id")["override"].is_null().all()
