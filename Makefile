@@ -28,9 +28,9 @@ bench: install ## Benchmarks: features at 1M users (~6 min), then the SMS text b
 	$(BIN)/python benchmarks/features_bench.py
 	$(BIN)/python benchmarks/text_bench.py --threads 1
 
-lint: install ## Ruff and mypy
+lint: install ## Ruff and mypy (the packages, benchmarks and tests)
 	$(BIN)/ruff check .
-	$(BIN)/mypy scamguard features models pipelines serving monitoring agent
+	$(BIN)/mypy scamguard features models pipelines serving monitoring agent benchmarks tests
 
 serve: install ## Start the scoring endpoint on 127.0.0.1:8000
 	$(BIN)/scamguard serve

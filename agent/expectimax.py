@@ -29,7 +29,8 @@ import numpy as np
 from agent.env import DecisionCosts, action_name, n_actions
 from agent.episode import CaseView, Choice
 from agent.groups import GroupLayout
-from agent.mcts import DEFAULT_BINS, Particles, split_by_bin
+from agent.mcts import DEFAULT_BINS
+from agent.particles import Particles, split_by_bin
 from agent.planner import CaseModel
 
 

@@ -8,7 +8,8 @@ import pytest
 from agent.env import DecisionCosts, n_actions
 from agent.evaluate import play
 from agent.expectimax import ExpectimaxPolicy, plan
-from agent.mcts import DEFAULT_BINS, Particles
+from agent.mcts import DEFAULT_BINS
+from agent.particles import Particles
 from tests.agent.toy import TOY_COSTS, toy_layout, toy_world
 
 

@@ -168,7 +168,9 @@ def test_caught_scams_are_explained_by_their_typology_feature(
         & (pl.col("shared_device_users") >= 4)
     )
     scored = scorer.score(rows)
-    assert (scored["reason_1"] == "shared_device_users").mean() > 0.8
+    explained = (scored["reason_1"] == "shared_device_users").mean()
+    assert isinstance(explained, float)
+    assert explained > 0.8
 
 
 def test_missing_feature_column_is_named_in_the_error(
@@ -208,7 +210,9 @@ def test_reasons_are_null_when_fewer_than_three_push_risk_up(
 ):
     scored = scorer.score(table.filter(pl.col("split") == "valid"))
     n_reasons = scored["reasons"].list.len()
-    assert n_reasons.max() <= 3
+    most = n_reasons.max()
+    assert isinstance(most, int)
+    assert most <= 3
     for k in (1, 2, 3):
         assert (scored[f"reason_{k}"].is_null() == (n_reasons < k)).all()
 
