@@ -45,6 +45,6 @@ def known_labels(labels: pl.LazyFrame, reports: pl.LazyFrame, as_of: datetime) -
         .with_columns(pl.col("reports_since").fill_null(0))
         .select(KNOWN_LABEL_SCHEMA.names())
         .collect()
-        .cast(dict(KNOWN_LABEL_SCHEMA))
+        .cast(KNOWN_LABEL_SCHEMA)
         .sort("user_id")
     )
