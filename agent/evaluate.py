@@ -43,7 +43,7 @@ REPORT_KEYS: tuple[str, ...] = (
 
 # Greedy's completions: (scam, benign) nearest cases, chosen on validation. With 12 / 20 (the
 # searches' count before 48 / 80) greedy bought more evidence and cost more on validation
-# (README, investigation agent: the neighbour counts tried, and a likely cause, not isolated).
+# (docs/results/agent.md: the neighbour counts tried; the cause is not isolated).
 GREEDY_NEIGHBOURS: tuple[int, int] = (96, 160)
 
 

@@ -32,7 +32,7 @@ Root rule: PUCT (the default) or ``root_rule="gumbel"``: sequential halving over
 Gumbel noise in self-play, the action by ``g + logits + sigma(Q)`` and the improved policy as the
 network's target (:func:`_gumbel_search`). Below the root: PUCT (the default) or
 ``interior_rule="gumbel"``, Gumbel's deterministic selection (the action whose visit share falls
-furthest below the improved policy); it scored the same as PUCT on validation (README).
+furthest below the improved policy); it scored the same as PUCT on validation (docs/results/agent.md).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ class Particles:
     by one constant so that their weighted mean belief is ``root_belief``. If the particles were
     draws from the case's true predictive distribution this would hold already (a posterior is a
     martingale: what one expects to believe after a reveal is what one believes now); the
-    neighbour completions do not keep it (README, investigation agent; the cause is not traced).
+    neighbour completions do not keep it (the cause is not traced).
     """
 
     def __init__(
