@@ -12,7 +12,6 @@ import dataclasses
 import json
 import sys
 import time
-from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, cast
 
@@ -23,7 +22,16 @@ from agent.cli import register as register_agent_commands
 from features.online.cli import register as register_online_commands
 from models.challenger_cli import register as register_challenger_commands
 from models.text.cli import register as register_text_commands
-from scamguard.console import console, err, kv_table, progress_bar
+from scamguard.console import (
+    console,
+    err,
+    fail,
+    kv_table,
+    one_line_errors,
+    parse_day,
+    parse_instant,
+    progress_bar,
+)
 from scamguard.settings import get_settings
 
 if TYPE_CHECKING:
@@ -35,7 +43,22 @@ app = typer.Typer(
     help="scamguard: scam detection for a work marketplace.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
+
+# Libraries that log their own housekeeping at INFO (MLflow creating its tables, Alembic's
+# migrations): a command's output is its tables and, on failure, one error line.
+QUIET_LOGGERS = ("mlflow", "alembic")
+
+
+@app.callback()
+def _quiet_libraries() -> None:
+    import logging
+    import os
+
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when MLflow is imported
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 DEMO_USERS = 40_000
 DEMO_WEEKS = 8
@@ -58,9 +81,7 @@ def simulate(
     settings = get_settings()
     config = SimulationConfig(n_users=users, weeks=weeks, seed=seed)
     if start:
-        config = dataclasses.replace(
-            config, start=datetime.fromisoformat(start).replace(tzinfo=UTC)
-        )
+        config = dataclasses.replace(config, start=parse_instant(start, "--start"))
     stages = ["population", "benign activity", "scams", "tables"]
     with progress_bar() as progress:
         task = progress.add_task("simulating", total=len(stages) + 1)
@@ -120,16 +141,7 @@ def features(
     from features.tables import load_clean_tables
 
     settings = get_settings()
-    times = (
-        [
-            datetime.fromisoformat(t).replace(tzinfo=UTC)
-            if datetime.fromisoformat(t).tzinfo is None
-            else datetime.fromisoformat(t)
-            for t in as_of
-        ]
-        if as_of
-        else None
-    )
+    times = [parse_instant(t) for t in as_of] if as_of else None
     with console.status("building features"):
         started = time.perf_counter()
         table = build_training_table(load_clean_tables(settings), times)
@@ -187,7 +199,7 @@ def batch_score(
 
     settings = get_settings()
     with console.status("scoring"):
-        result = run_batch(settings, date.fromisoformat(date_) if date_ else None)
+        result = run_batch(settings, parse_day(date_) if date_ else None)
     console.print(
         kv_table(
             f"Batch scores for {result.date}",
@@ -228,8 +240,7 @@ def investigate(
     try:
         report = investigate_user(settings, user_id)
     except UnknownUserError as exc:
-        err.print(f"error: {exc}", soft_wrap=True)
-        raise typer.Exit(1) from None
+        raise fail(str(exc), as_json=as_json) from None
     if as_json:
         sys.stdout.write(json.dumps(report, default=str, indent=2) + "\n")
     else:
@@ -286,6 +297,11 @@ register_text_commands(app)
 register_challenger_commands(app)
 register_online_commands(app)
 register_agent_commands(app)
+
+# Every command: an error is one line naming the problem (exit 2 for bad input), never a traceback.
+for _command in app.registered_commands:
+    if _command.callback is not None:
+        _command.callback = one_line_errors(_command.callback)
 
 if __name__ == "__main__":
     app()
