@@ -21,7 +21,7 @@ from pipelines.batch import latest_snapshot_path
 from serving.app import MAX_BODY_BYTES, create_app
 from serving.online import OnlineFeatures
 from serving.schemas import LoginEvent, MessageEvent, SignupEvent
-from tests.serving.conftest import API_KEY, mirror_settings
+from tests.serving.conftest import API_KEY, COUNTERPART, mirror_settings, serve, wait_loaded
 from tests.utils.server import live_server
 
 FIELDS: dict[str, dict] = {
@@ -49,11 +49,11 @@ FIELDS: dict[str, dict] = {
         "cover_text": "Hi, I built a similar page last month.",
     },
     "message": {
-        "recipient_id": "u-recipient",
+        "recipient_id": COUNTERPART,
         "text": "Thanks, I have sent the files through the platform.",
     },
     "payment": {
-        "payee_id": "u-recipient",
+        "payee_id": COUNTERPART,
         "amount_usd": 250.0,
         "instrument_id": "card-test",
         "kind": "charge",
@@ -74,6 +74,14 @@ def new_user() -> str:
 
 def event(event_type: str, user_id: str, **overrides: object) -> dict:
     return {"event_type": event_type, "user_id": user_id, **FIELDS[event_type], **overrides}
+
+
+def signed_up(client: httpx.Client, **overrides: object) -> str:
+    """A new user, signed up now through ``POST /v1/events`` (every other event needs one)."""
+    user_id = new_user()
+    response = client.post("/v1/events", json=event("signup", user_id, **overrides))
+    assert response.status_code == 200, response.text
+    return user_id
 
 
 @pytest.fixture(scope="module")
@@ -109,12 +117,19 @@ def test_healthz_and_readyz_answer_200(base_url: str) -> None:
 
 
 # ---------------------------------------------------------------------------------- scoring
-@pytest.mark.parametrize("who", ["known", "new"])
-@pytest.mark.parametrize("event_type", list(FIELDS))
+@pytest.mark.parametrize(
+    ("event_type", "who"),
+    [(t, "new") for t in FIELDS] + [(t, "known") for t in FIELDS if t != "signup"],
+)  # a known user's second signup is a 409 (tests/serving/test_validation.py)
 def test_each_event_type_is_scored(
     client: httpx.Client, known_user: str, snapshot: pl.DataFrame, event_type: str, who: str
 ) -> None:
-    user_id = known_user if who == "known" else new_user()
+    if who == "known":
+        user_id = known_user
+    elif event_type == "signup":
+        user_id = new_user()
+    else:
+        user_id = signed_up(client)
     response = client.post("/v1/score", json=event(event_type, user_id))
     assert response.status_code == 200, response.text
     body = response.json()
@@ -140,8 +155,8 @@ def test_a_scam_message_from_a_new_user_scores_higher_than_its_benign_twin(
 
 def test_every_decision_is_appended_to_the_audit_log(client: httpx.Client, serve_settings) -> None:
     log = serve_settings.audit_log
+    user_id = signed_up(client)
     before = log.read_text().splitlines() if log.exists() else []
-    user_id = new_user()
     body = client.post("/v1/score", json=event("message", user_id, event_id="evt-audit-1")).json()
     lines = log.read_text().splitlines()
     assert len(lines) == len(before) + 1
@@ -259,9 +274,10 @@ def test_a_huge_body_is_refused_with_413(client: httpx.Client) -> None:
 # ---------------------------------------------------------------------------------- metrics
 def test_metrics_count_requests_decisions_and_latency(client: httpx.Client, base_url: str) -> None:
     before = metric_samples(httpx.get(f"{base_url}/metrics").text)
+    user_id = signed_up(client)
     for _ in range(3):
         httpx.get(f"{base_url}/healthz")
-    client.post("/v1/score", json=event("message", new_user()))
+    client.post("/v1/score", json=event("message", user_id))
     httpx.post(f"{base_url}/v1/score", json=event("message", new_user()))  # no key: 401
     response = httpx.get(f"{base_url}/metrics")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
@@ -299,7 +315,7 @@ def test_metrics_count_requests_decisions_and_latency(client: httpx.Client, base
 def test_not_ready_without_a_model_answers_503_with_the_reason(tmp_settings) -> None:
     with live_server(create_app(tmp_settings)) as url:
         assert httpx.get(f"{url}/healthz").status_code == 200
-        ready = httpx.get(f"{url}/readyz")
+        ready = wait_loaded(url)
         assert ready.status_code == 503
         reason = ready.json()["reason"]
         assert "champion model not loaded" in reason and "online features not loaded" in reason
@@ -311,10 +327,10 @@ def test_not_ready_without_a_model_answers_503_with_the_reason(tmp_settings) -> 
 
 def test_keeps_serving_when_the_tracking_db_goes_away(trained_env, tmp_path) -> None:
     settings = mirror_settings(trained_env, tmp_path / "data", copy=("mlflow.db",))
-    with live_server(create_app(settings)) as url:
+    with serve(create_app(settings)) as url:
         (settings.data_dir / "mlflow.db").unlink()
         response = httpx.post(
-            f"{url}/v1/score", json=event("message", new_user()), headers={"X-API-Key": API_KEY}
+            f"{url}/v1/score", json=event("signup", new_user()), headers={"X-API-Key": API_KEY}
         )
         assert response.status_code == 200, response.text
         assert httpx.get(f"{url}/readyz").status_code == 200
