@@ -25,11 +25,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import (
-    get_redoc_html,
-    get_swagger_ui_html,
-    get_swagger_ui_oauth2_redirect_html,
-)
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -89,7 +85,6 @@ def _mount_docs(app: FastAPI) -> None:
     # Swagger UI 5.32 and ReDoc 2.5 (standalone bundle), as fastapi-offline 1.7.7 ships them
     assets = Path(str(resources.files("fastapi_offline") / "static"))
     app.mount(DOCS_ASSETS_URL, StaticFiles(directory=assets), name="docs-assets")
-    oauth2_redirect_url = "/docs/oauth2-redirect"
 
     def asset(request: Request, name: str) -> str:
         return f"{request.scope.get('root_path', '')}{DOCS_ASSETS_URL}/{name}"
@@ -102,14 +97,10 @@ def _mount_docs(app: FastAPI) -> None:
             swagger_js_url=asset(request, SWAGGER_JS),
             swagger_css_url=asset(request, SWAGGER_CSS),
             swagger_favicon_url=asset(request, FAVICON),
-            oauth2_redirect_url=oauth2_redirect_url,
+            oauth2_redirect_url=None,  # the API key needs no OAuth2 redirect page
             # no badge from the public validator service; keep the key across reloads
             swagger_ui_parameters={"validatorUrl": None, "persistAuthorization": True},
         )
-
-    @app.get(oauth2_redirect_url, include_in_schema=False)
-    async def swagger_ui_redirect() -> HTMLResponse:
-        return get_swagger_ui_oauth2_redirect_html()
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:

@@ -39,7 +39,9 @@ def test_an_event_is_a_row_of_its_table_with_every_contract_column(event_type: s
 
 
 def test_every_event_type_is_covered_once() -> None:
-    kinds = [cls.model_fields["event_type"].annotation for cls in SCORED_EVENTS + RECORDED_ONLY_EVENTS]
+    kinds = [
+        cls.model_fields["event_type"].annotation for cls in SCORED_EVENTS + RECORDED_ONLY_EVENTS
+    ]
     assert len(kinds) == len(set(kinds)) == len(EXAMPLES)
 
 
