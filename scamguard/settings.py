@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PLACEHOLDER_KEYS = {"", "changeme", "change-me", "secret", "dev-key"}
@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     @property
     def audit_log(self) -> Path:
         return self.data_dir / "audit" / "decisions.jsonl"
+
+    # The endpoint refuses (422) an event dated more than this many seconds after its own clock.
+    max_clock_skew_s: float = Field(default=300.0, ge=0.0)
 
 
 @lru_cache(maxsize=1)

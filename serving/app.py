@@ -1,37 +1,116 @@
-"""The FastAPI app: ``create_app(settings)`` wires state, routers and middleware.
+"""The FastAPI app: ``create_app(settings)`` wires state, routers, middleware and the API docs.
 
-At start (lifespan) the champion scorer is loaded from the MLflow registry and the online store
-(``<data_dir>/online/store.sqlite``, backfilled from the clean tables if missing) is opened; both
-stay in memory. Loading failures do not kill the process: ``/readyz`` answers 503 with the reason
-and the routes that need them answer 503.
+At start (lifespan) a background thread loads the champion scorer from the MLflow registry and
+opens the online store (``<data_dir>/online/store.sqlite``, backfilled from the clean tables if
+missing); the lifespan returns at once, so ``/healthz`` answers 200 while they load, and
+``/readyz`` and the routes that need them answer 503 ("still loading") until both are in memory.
+Loading failures do not kill the process: ``/readyz`` then answers 503 with the reason.
 
 Endpoints: ``POST /v1/score``, ``POST /v1/events``, ``POST /v1/investigate`` (API key),
-``GET /healthz``, ``GET /readyz``, ``GET /metrics``.
+``GET /healthz``, ``GET /readyz``, ``GET /metrics``; the API docs at ``/docs`` (Swagger UI) and
+``/redoc`` (ReDoc), with their scripts and styles served by the app itself from the pinned
+``fastapi-offline`` package (under ``/docs-assets/``): no CDN, so the docs work offline.
 """
 
 from __future__ import annotations
 
+import math
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI
-from starlette.concurrency import run_in_threadpool
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from scamguard.settings import Settings
 from serving.deps import ServingState
 from serving.metrics import MetricsMiddleware, ServingMetrics
-from serving.routes import health, investigate, metrics, score
+from serving.routes import events, health, investigate, metrics, score
 
 MAX_BODY_BYTES = (
     256 * 1024
 )  # 413 above this (FastAPI's limit: by Content-Length or by counting chunks)
 
+DOCS_ASSETS_URL = "/docs-assets"
+SWAGGER_JS, SWAGGER_CSS, REDOC_JS, FAVICON = (
+    "swagger-ui-bundle.js",
+    "swagger-ui.css",
+    "redoc.standalone.js",
+    "favicon.png",
+)
+
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: ServingState = app.state.serving
-    await run_in_threadpool(state.load)  # blocking: MLflow, the online store
+    # Blocking (MLflow, the online store): in a thread, so the server accepts connections now.
+    # A daemon: a shutdown during loading does not wait for it.
+    threading.Thread(target=state.load, name="scamguard-load", daemon=True).start()
     yield
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with what JSON cannot carry made printable: non-finite floats as strings
+    (``"inf"``) and lone surrogates (from ``"\\ud800"`` escapes) backslash-escaped."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str) and not value.isascii():
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_json_safe(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 body, ``{"detail": [{"loc", "msg", "type", "input", ...}]}``, made JSON-safe:
+    the echoed ``input`` of a rejected ``1e400`` or ``"\\ud800"`` would otherwise fail to render
+    (a 500)."""
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse(
+        status_code=422, content={"detail": _json_safe(jsonable_encoder(exc.errors()))}
+    )
+
+
+def _mount_docs(app: FastAPI) -> None:
+    """``/docs`` and ``/redoc`` over local assets (the app is created with both set to None)."""
+    # Swagger UI 5.32 and ReDoc 2.5 (standalone bundle), as fastapi-offline 1.7.7 ships them
+    assets = Path(str(resources.files("fastapi_offline") / "static"))
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=assets), name="docs-assets")
+
+    def asset(request: Request, name: str) -> str:
+        return f"{request.scope.get('root_path', '')}{DOCS_ASSETS_URL}/{name}"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=f"{request.scope.get('root_path', '')}{app.openapi_url}",
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=asset(request, SWAGGER_JS),
+            swagger_css_url=asset(request, SWAGGER_CSS),
+            swagger_favicon_url=asset(request, FAVICON),
+            oauth2_redirect_url=None,  # the API key needs no OAuth2 redirect page
+            # no badge from the public validator service; keep the key across reloads
+            swagger_ui_parameters={"validatorUrl": None, "persistAuthorization": True},
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=f"{request.scope.get('root_path', '')}{app.openapi_url}",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=asset(request, REDOC_JS),
+            redoc_favicon_url=asset(request, FAVICON),
+            with_google_fonts=False,
+        )
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -42,11 +121,16 @@ def create_app(settings: Settings) -> FastAPI:
         version="1",
         lifespan=lifespan,
         max_body_size=MAX_BODY_BYTES,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.serving = ServingState(settings=settings, metrics=ServingMetrics())
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(score.router)
+    app.include_router(events.router)
     app.include_router(investigate.router)
+    _mount_docs(app)
     app.add_middleware(MetricsMiddleware, metrics=app.state.serving.metrics)
     return app

@@ -1,8 +1,14 @@
 """Serving state and the request dependencies (``Annotated`` aliases: ``StateDep``, ``ScorerDep``...).
 
-The state lives on ``app.state.serving``: the settings, the metrics registry, and, once the
-lifespan has loaded them, the champion scorer and the online feature view. Both stay in memory, so
-the endpoint keeps serving if the tracking database goes away after start.
+The state lives on ``app.state.serving``: the settings, the metrics registry, and, once loaded,
+the champion scorer and the online feature view. The lifespan starts :meth:`ServingState.load` in a
+background thread and returns at once, so the process answers ``/healthz`` while it loads;
+``/readyz`` and the routes that need the scorer or the store answer 503 ("still loading") until
+then. Both stay in memory, so the endpoint keeps serving if the tracking database goes away after
+start.
+
+The API key is an OpenAPI security scheme (``X-API-Key`` header, :data:`api_key_header`): the
+docs page gets an Authorize button and the secured operations say so.
 """
 
 from __future__ import annotations
@@ -10,11 +16,13 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Annotated, Protocol
 
 import polars as pl
-from fastapi import Depends, Header, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.security import APIKeyHeader
 
 from scamguard.audit import append_audit
 from scamguard.settings import Settings
@@ -22,6 +30,8 @@ from serving.metrics import ServingMetrics
 from serving.online import OnlineFeatures
 
 log = logging.getLogger("scamguard.serving")
+
+STILL_LOADING = "still loading the model and the online store"
 
 
 class Scorer(Protocol):
@@ -44,41 +54,55 @@ class ServingState:
     metrics: ServingMetrics
     scorer: Scorer | None = None
     online: OnlineFeatures | None = None
-    problems: dict[str, str] = field(default_factory=lambda: {"startup": "still loading"})
+    problems: dict[str, str] = field(default_factory=lambda: {"startup": STILL_LOADING})
+    loading: bool = True  # until load() has finished, successfully or not
     _audit_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def load(self) -> None:
-        """Load the champion scorer and open the online store; record what failed (no raise)."""
+        """Load the champion scorer and open the online store; record what failed (no raise).
+
+        Blocking (MLflow, the store's backfill on first start: seconds to minutes); the lifespan
+        runs it in a background thread. ``problems`` says "still loading" until it returns."""
         from models.registry import load_scorer
 
-        self.problems = {}
+        started = time.perf_counter()
+        problems: dict[str, str] = {}
         try:
             self.scorer = load_scorer(self.settings, alias="champion")
         except Exception as exc:  # any failure leaves the endpoint alive but not ready
             log.exception("could not load the champion model")
-            self.problems["model"] = f"champion model not loaded: {type(exc).__name__}: {exc}"
+            problems["model"] = f"champion model not loaded: {type(exc).__name__}: {exc}"
         try:
             self.online = OnlineFeatures.load(self.settings)
         except Exception as exc:
             log.exception("could not load the online features")
-            self.problems["features"] = f"online features not loaded: {type(exc).__name__}: {exc}"
+            problems["features"] = f"online features not loaded: {type(exc).__name__}: {exc}"
         if self.scorer is not None and self.online is not None:
             missing = sorted(set(self.scorer.feature_names) - set(self.online.feature_names))
             if missing:
                 log.warning(
-                    "features the model needs but the online store lacks (scored as null): %s", missing
+                    "features the model needs but the online store lacks (scored as null): %s",
+                    missing,
                 )
         m = self.metrics
-        m.ready.set(1 if self.ready else 0)
+        m.ready.set(1 if not problems else 0)
         if self.scorer is not None:
             as_of = self.online.as_of.isoformat() if self.online is not None else ""
             m.model_info.labels(
                 self.settings.risk_model_name, self.scorer.model_version, as_of
             ).set(1)
+        self.problems = problems  # last: /readyz says "still loading" until here
+        self.loading = False
+        log.info("loaded in %.1f s: %s", time.perf_counter() - started, self.reason or "ready")
 
     @property
     def ready(self) -> bool:
-        return self.scorer is not None and self.online is not None and not self.problems
+        return (
+            not self.loading
+            and self.scorer is not None
+            and self.online is not None
+            and not self.problems
+        )
 
     @property
     def reason(self) -> str | None:
@@ -102,13 +126,13 @@ def _not_ready(state: ServingState) -> HTTPException:
 
 
 def get_scorer(state: StateDep) -> Scorer:
-    if state.scorer is None:
+    if state.loading or state.scorer is None:
         raise _not_ready(state)
     return state.scorer
 
 
 def get_online(state: StateDep) -> OnlineFeatures:
-    if state.online is None:
+    if state.loading or state.online is None:
         raise _not_ready(state)
     return state.online
 
@@ -117,9 +141,16 @@ ScorerDep = Annotated[Scorer, Depends(get_scorer)]
 OnlineDep = Annotated[OnlineFeatures, Depends(get_online)]
 
 
+api_key_header = APIKeyHeader(
+    name="X-API-Key",
+    scheme_name="ApiKey",
+    description="The API key (`SCAMGUARD_API_KEY`).",
+    auto_error=False,  # require_api_key answers 401 with its own messages
+)
+
+
 def require_api_key(
-    state: StateDep,
-    x_api_key: Annotated[str | None, Header(description="The API key (settings.api_key).")] = None,
+    state: StateDep, x_api_key: Annotated[str | None, Security(api_key_header)] = None
 ) -> None:
     """401 unless the ``X-API-Key`` header equals ``settings.api_key`` (constant-time compare)."""
     if not x_api_key:

@@ -18,7 +18,8 @@ exact as of the read time (see ``features.online.store`` for the time semantics)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from features.build import FEATURE_COLUMNS
@@ -30,6 +31,8 @@ from scamguard.settings import Settings
 
 __all__ = ["Features", "OnlineFeatures"]
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 class OnlineFeatures:
     """The endpoint's view of the online store (thread-safe: the store serialises its calls)."""
@@ -39,7 +42,7 @@ class OnlineFeatures:
         loaded = store.info().loaded_through
         if loaded is None:
             raise ValueError(f"{store.path} was never backfilled: run `scamguard online-load`")
-        self.as_of: datetime = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=loaded)
+        self.as_of: datetime = _EPOCH + timedelta(microseconds=loaded)
         self.feature_names: list[str] = list(FEATURE_COLUMNS)
 
     @classmethod
@@ -51,6 +54,18 @@ class OnlineFeatures:
     def n_users(self) -> int:
         """Accounts with a profile in the store."""
         return self.store.info().users
+
+    def signup_time(self, user_id: str) -> datetime | None:
+        """When ``user_id`` signed up (UTC); None for an account the store does not know."""
+        signup = self.store.signup_ts(user_id)
+        return None if signup is None else _EPOCH + timedelta(microseconds=signup)
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the store (one write transaction) for a check followed by a record: no other
+        request records an event in between, and an exception inside records nothing."""
+        with self.store.transaction():
+            yield
 
     def features_for(self, event: ScoreEvent) -> Features:
         """Record ``event`` and return its acting user's features just after it (null = no data)."""

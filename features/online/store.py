@@ -312,6 +312,14 @@ class OnlineStore:
             self.ingest(table, row)
             return self.features(user_id, to_micros(ts) + 1)
 
+    def signup_ts(self, user_id: str) -> int | None:
+        """When ``user_id`` signed up (microseconds, UTC); None if the store has no profile."""
+        with self._lock:
+            row = self.db.execute(
+                "SELECT signup_ts FROM profiles WHERE user_id = ?", (user_id,)
+            ).fetchone()
+        return None if row is None else int(row[0])
+
     def _profile(self, user_id: str, t: int) -> Features:
         cols = ("signup_ts", "profile_text", *STATIC_PROFILE_FEATURES)
         row = self.db.execute(

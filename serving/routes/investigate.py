@@ -15,15 +15,13 @@ from fastapi import APIRouter, Body, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from serving.deps import ApiKeyDep, StateDep
+from serving.schemas import error_responses
 
 router = APIRouter(
     prefix="/v1",
     tags=["investigate"],
     dependencies=[ApiKeyDep],
-    responses={
-        401: {"description": "Missing or wrong X-API-Key"},
-        404: {"description": "Unknown user"},
-    },
+    responses=error_responses(401, 404, 422),
 )
 
 

@@ -1,8 +1,9 @@
 """``POST /v1/score``: one marketplace event in, a risk decision for its acting user out.
 
-The event is recorded in the online store and the user's features are read just after it, so
-the event itself counts (``serving.online``). ``POST /v1/events`` (``serving.routes.events``,
-recording without a score) is mounted on this router: same ``/v1`` prefix and API key.
+The event is checked against the clock and the online store (``serving.validation``), then
+recorded in the store and the user's features are read just after it, so the event itself counts
+(``serving.online``). ``POST /v1/events`` (``serving.routes.events``, recording without a score)
+has its own router with the same ``/v1`` prefix and API key.
 """
 
 from __future__ import annotations
@@ -15,17 +16,14 @@ from fastapi import APIRouter, Body
 
 from serving.deps import ApiKeyDep, OnlineDep, ScorerDep, StateDep
 from serving.online import Features
-from serving.routes import events
-from serving.schemas import ScoreEvent, ScoreResponse
+from serving.schemas import SCORE_EXAMPLES, ScoreEvent, ScoreResponse, error_responses
+from serving.validation import check_event
 
 router = APIRouter(
     prefix="/v1",
     tags=["score"],
     dependencies=[ApiKeyDep],
-    responses={
-        401: {"description": "Missing or wrong X-API-Key"},
-        503: {"description": "Model or features not loaded"},
-    },
+    responses=error_responses(401, 409, 422, 503),
 )
 
 
@@ -38,7 +36,13 @@ def feature_frame(features: Features, names: list[str]) -> pl.DataFrame:
 
 @router.post("/score", response_model=ScoreResponse)
 def score_event(
-    event: Annotated[ScoreEvent, Body(description="One event; `event_type` selects its fields.")],
+    event: Annotated[
+        ScoreEvent,
+        Body(
+            description="One event; `event_type` selects its fields.",
+            openapi_examples=SCORE_EXAMPLES,
+        ),
+    ],
     scorer: ScorerDep,
     online: OnlineDep,
     state: StateDep,
@@ -48,9 +52,17 @@ def score_event(
 
     Every decision is appended to the audit log with the event, the reasons, the reason features
     and their values (the evidence), and the model version.
+
+    The event is checked against the store first (``serving.validation``) and recorded only if
+    it passes: the acting user (and the recipient or payee) must have signed up, no earlier than
+    the event; the event may not be dated more than ``max_clock_skew_s`` (default 300 s) into
+    the future. Each failure is a 422 naming the field. A second signup of an existing user is a
+    **409 Conflict** (the account exists; a retried signup sees the same).
     """
-    started = time.perf_counter()
-    features = online.features_for(event)
+    with online.exclusive():  # check and record atomically: a rejected event changes nothing
+        check_event(event, online, state.settings)
+        started = time.perf_counter()
+        features = online.features_for(event)
     out = scorer.score(feature_frame(features, scorer.feature_names)).row(0, named=True)
     state.metrics.score_latency.labels(event.event_type).observe(time.perf_counter() - started)
     state.metrics.decisions.labels(event.event_type, out["decision"]).inc()
@@ -83,6 +95,3 @@ def score_event(
         }
     )
     return response
-
-
-router.include_router(events.router)

@@ -2,15 +2,21 @@
 
 The server writes its audit log under its own data dir, so ``trained_env`` is never modified: the
 mirror symlinks every top-level entry of the trained data dir except ``audit/``.
+
+The app loads the model and the store in a background thread after it starts accepting
+connections; :func:`serve` waits until that load has finished (ready or not) before the test runs.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from scamguard.settings import Settings
 from serving.app import create_app
@@ -18,6 +24,35 @@ from tests.conftest import make_settings
 from tests.utils.server import live_server
 
 API_KEY = "test-key"
+COUNTERPART = "u-counterpart"
+COUNTERPART_SIGNUP = {
+    "role": "freelancer",
+    "country": "DE",
+    "email_domain": "example.org",
+    "phone_country": "DE",
+    "ip": "192.0.2.200",
+    "device_id": "dev-counterpart",
+}
+
+
+def wait_loaded(base_url: str, timeout_s: float = 120.0) -> httpx.Response:
+    """Poll ``/readyz`` until the server has finished loading (200, or 503 with the reason)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = httpx.get(f"{base_url}/readyz", timeout=5)
+        if not response.json()["loading"]:
+            return response
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{base_url} still loading after {timeout_s:.0f}s")
+        time.sleep(0.05)
+
+
+@contextmanager
+def serve(app: FastAPI) -> Iterator[str]:
+    """A live server for ``app`` whose model and store have finished loading; yields its URL."""
+    with live_server(app) as url:
+        wait_loaded(url)
+        yield url
 
 
 def mirror_settings(source: Settings, data_dir: Path, *, copy: tuple[str, ...] = ()) -> Settings:
@@ -42,11 +77,26 @@ def serve_settings(trained_env: Settings, tmp_path_factory: pytest.TempPathFacto
 
 @pytest.fixture(scope="session")
 def base_url(serve_settings: Settings) -> Iterator[str]:
-    with live_server(create_app(serve_settings)) as url:
+    with serve(create_app(serve_settings)) as url:
         yield url
 
 
+@pytest.fixture(scope="session")
+def counterpart(base_url: str) -> str:
+    """``COUNTERPART``, signed up on the session's server long before any test event: the
+    recipient and payee of the tests' messages and payments (a counterpart must exist)."""
+    response = httpx.post(
+        f"{base_url}/v1/events",
+        json={"event_type": "signup", "user_id": COUNTERPART, "ts": "2026-01-01T00:00:00Z"}
+        | COUNTERPART_SIGNUP,
+        headers={"X-API-Key": API_KEY},
+    )
+    assert response.status_code == 200, response.text
+    return COUNTERPART
+
+
 @pytest.fixture
-def client(base_url: str) -> Iterator[httpx.Client]:
+def client(base_url: str, counterpart: str) -> Iterator[httpx.Client]:
+    """A client of the session's server (with the API key), whose store knows ``COUNTERPART``."""
     with httpx.Client(base_url=base_url, headers={"X-API-Key": API_KEY}, timeout=30) as c:
         yield c
