@@ -123,6 +123,10 @@ class Event(BaseModel):
     def to_row(self) -> dict[str, Any]:
         """The row of the raw table ``self.table`` that this event is (every contract column)."""
 
+    def own_text(self) -> str | None:
+        """The free text this event carries, as the text heuristics read it (None: no text)."""
+        return None
+
 
 class SignupEvent(Event):
     table: ClassVar[str] = "users"
@@ -180,6 +184,9 @@ class JobPostEvent(Event):
     budget_usd: UsdAmount
     category: Literal[JOB_CATEGORIES]  # type: ignore[valid-type]
 
+    def own_text(self) -> str | None:
+        return f"{self.title} {self.description}"  # as the ledger reads a job post
+
     def to_row(self) -> dict[str, Any]:
         return {
             "job_id": self.job_id,
@@ -199,6 +206,9 @@ class ProposalEvent(Event):
     bid_usd: UsdAmount
     cover_text: Text
 
+    def own_text(self) -> str | None:
+        return self.cover_text
+
     def to_row(self) -> dict[str, Any]:
         return {
             "proposal_id": self.event_id,
@@ -217,6 +227,9 @@ class MessageEvent(Event):
     recipient_id: Id
     job_id: Id | None = None
     text: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
+
+    def own_text(self) -> str | None:
+        return self.text
 
     def to_row(self) -> dict[str, Any]:
         return {

@@ -26,6 +26,7 @@ from features.build import FEATURE_COLUMNS
 from features.online import OnlineStore
 from features.online.local import open_store
 from features.online.store import Features
+from models.overrides import KnownLabel
 from scamguard.events import ScoreEvent
 from scamguard.settings import Settings
 
@@ -59,6 +60,14 @@ class OnlineFeatures:
         """When ``user_id`` signed up (UTC); None for an account the store does not know."""
         signup = self.store.signup_ts(user_id)
         return None if signup is None else _EPOCH + timedelta(microseconds=signup)
+
+    def known_label(self, user_id: str, before: datetime) -> KnownLabel | None:
+        """``user_id``'s latest label decided strictly before ``before``, with the reports since."""
+        known = self.store.known_label(user_id, before)
+        if known is None:
+            return None
+        label, decided, reports_since = known
+        return KnownLabel(label, _EPOCH + timedelta(microseconds=decided), reports_since)
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:

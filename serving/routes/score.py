@@ -9,14 +9,16 @@ has its own router with the same ``/v1`` prefix and API key.
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, cast
 
 import polars as pl
 from fastapi import APIRouter, Body
 
+from features.text import text_findings
+from models.overrides import apply_known_label
 from serving.deps import ApiKeyDep, OnlineDep, ScorerDep, StateDep
 from serving.online import Features
-from serving.schemas import SCORE_EXAMPLES, ScoreEvent, ScoreResponse, error_responses
+from serving.schemas import SCORE_EXAMPLES, Decision, ScoreEvent, ScoreResponse, error_responses
 from serving.validation import check_event
 
 router = APIRouter(
@@ -32,6 +34,13 @@ def feature_frame(features: Features, names: list[str]) -> pl.DataFrame:
     return pl.DataFrame(
         {n: [features.get(n)] for n in names}, schema={n: pl.Float64 for n in names}
     )
+
+
+def event_text_reasons(event: ScoreEvent) -> list[str]:
+    """What the text heuristics found in the event's own text (a message, job post or proposal)."""
+    text = event.own_text()
+    found = text_findings(text) if text else []
+    return [f"this {event.event_type.replace('_', ' ')}: {', '.join(found)}"] if found else []
 
 
 @router.post("/score", response_model=ScoreResponse)
@@ -63,14 +72,17 @@ def score_event(
         check_event(event, online, state.settings)
         started = time.perf_counter()
         features = online.features_for(event)
+        known = online.known_label(event.user_id, event.ts)
     out = scorer.score(feature_frame(features, scorer.feature_names)).row(0, named=True)
+    decided = apply_known_label(out["decision"], [str(r) for r in out["reasons"] or []], known)
+    reasons = decided.reasons + event_text_reasons(event)
     state.metrics.score_latency.labels(event.event_type).observe(time.perf_counter() - started)
-    state.metrics.decisions.labels(event.event_type, out["decision"]).inc()
+    state.metrics.decisions.labels(event.event_type, decided.decision).inc()
 
     response = ScoreResponse(
         risk=float(out["risk"]),
-        decision=out["decision"],
-        reasons=[str(r) for r in out.get("reasons") or []],
+        decision=cast(Decision, decided.decision),
+        reasons=reasons,
         model_version=scorer.model_version,
         event_type=event.event_type,
         event_id=event.event_id,
@@ -89,6 +101,7 @@ def score_event(
             "decision": response.decision,
             "reasons": response.reasons,
             "reason_codes": [c for c in codes if c],
+            "override": decided.rule,
             "evidence": {c: features.get(c) for c in codes if c},
             "model_version": response.model_version,
             "features_as_of": online.as_of.isoformat(),
