@@ -60,6 +60,7 @@ def _quiet_libraries() -> None:
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
 
+
 DEMO_USERS = 40_000
 DEMO_WEEKS = 8
 
@@ -232,13 +233,23 @@ def serve(
 def investigate(
     user_id: Annotated[str, typer.Argument(help="The user to investigate, e.g. u0001234.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    analyst: Annotated[
+        str | None,
+        typer.Option(help="Who is looking, for the audit log (default: the login name)."),
+    ] = None,
 ) -> None:
-    """Show a user's risk, decision, reasons, linked accounts and recent messages."""
+    """Show a user's risk (batch and live), decision, reasons, linked accounts and messages.
+
+    Reads the clean tables and the online store, so users and events that arrived through the
+    endpoint are visible; every investigation is written to the audit log.
+    """
+    import getpass
+
     from serving.investigation import UnknownUserError, investigate_user, render_investigation
 
     settings = get_settings()
     try:
-        report = investigate_user(settings, user_id)
+        report = investigate_user(settings, user_id, analyst=analyst or getpass.getuser())
     except UnknownUserError as exc:
         raise fail(str(exc), as_json=as_json) from None
     if as_json:

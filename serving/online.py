@@ -22,6 +22,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
+import polars as pl
+
 from features.build import FEATURE_COLUMNS
 from features.online import OnlineStore
 from features.online.local import open_store
@@ -30,9 +32,25 @@ from models.overrides import KnownLabel
 from scamguard.events import ScoreEvent
 from scamguard.settings import Settings
 
-__all__ = ["Features", "OnlineFeatures"]
+__all__ = ["Features", "OnlineFeatures", "feature_frame", "known_label"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def known_label(store: OnlineStore, user_id: str, before: datetime | int) -> KnownLabel | None:
+    """``user_id``'s latest label in ``store`` decided strictly before ``before``."""
+    known = store.known_label(user_id, before)
+    if known is None:
+        return None
+    label, decided, reports_since = known
+    return KnownLabel(label, _EPOCH + timedelta(microseconds=decided), reports_since)
+
+
+def feature_frame(features: Features, names: list[str]) -> pl.DataFrame:
+    """One Float64 row with the model's columns in order (a feature the view lacks is null)."""
+    return pl.DataFrame(
+        {n: [features.get(n)] for n in names}, schema={n: pl.Float64 for n in names}
+    )
 
 
 class OnlineFeatures:
@@ -63,11 +81,7 @@ class OnlineFeatures:
 
     def known_label(self, user_id: str, before: datetime) -> KnownLabel | None:
         """``user_id``'s latest label decided strictly before ``before``, with the reports since."""
-        known = self.store.known_label(user_id, before)
-        if known is None:
-            return None
-        label, decided, reports_since = known
-        return KnownLabel(label, _EPOCH + timedelta(microseconds=decided), reports_since)
+        return known_label(self.store, user_id, before)
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:

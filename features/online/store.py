@@ -320,6 +320,23 @@ class OnlineStore:
             ).fetchone()
         return None if row is None else int(row[0])
 
+    def last_event_ts(self, user_id: str) -> int | None:
+        """The time (microseconds, UTC) of ``user_id``'s latest event still in the ledger (its
+        sign-up when it has none); None if the store does not know the user."""
+        with self._lock:
+            (last,) = self.db.execute(
+                "SELECT MAX(ts) FROM ledger WHERE user_id = ?", (user_id,)
+            ).fetchone()
+        return int(last) if last is not None else self.signup_ts(user_id)
+
+    def profile_text(self, user_id: str) -> str | None:
+        """The profile text ``user_id`` signed up with (None: no profile or no text)."""
+        with self._lock:
+            row = self.db.execute(
+                "SELECT profile_text FROM profiles WHERE user_id = ?", (user_id,)
+            ).fetchone()
+        return None if row is None else row[0]
+
     def _profile(self, user_id: str, t: int) -> Features:
         cols = ("signup_ts", "profile_text", *STATIC_PROFILE_FEATURES)
         row = self.db.execute(

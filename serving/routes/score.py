@@ -11,13 +11,12 @@ from __future__ import annotations
 import time
 from typing import Annotated, cast
 
-import polars as pl
 from fastapi import APIRouter, Body
 
 from features.text import text_findings
 from models.overrides import apply_known_label
 from serving.deps import ApiKeyDep, OnlineDep, ScorerDep, StateDep
-from serving.online import Features
+from serving.online import feature_frame
 from serving.schemas import SCORE_EXAMPLES, Decision, ScoreEvent, ScoreResponse, error_responses
 from serving.validation import check_event
 
@@ -27,13 +26,6 @@ router = APIRouter(
     dependencies=[ApiKeyDep],
     responses=error_responses(401, 409, 422, 503),
 )
-
-
-def feature_frame(features: Features, names: list[str]) -> pl.DataFrame:
-    """One Float64 row with the model's columns in order (a feature the view lacks is null)."""
-    return pl.DataFrame(
-        {n: [features.get(n)] for n in names}, schema={n: pl.Float64 for n in names}
-    )
 
 
 def event_text_reasons(event: ScoreEvent) -> list[str]:

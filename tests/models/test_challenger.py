@@ -267,7 +267,7 @@ def test_cli_train_challenger_compare_and_promote(tmp_path, table):  # type: ign
     try:
         runner = CliRunner()
         result = runner.invoke(app, ["compare"], env=env)
-        assert result.exit_code == 1 and "challenger" in result.output  # nothing to compare yet
+        assert result.exit_code == 2 and "challenger" in result.output  # nothing to compare yet
         result = runner.invoke(app, ["train-challenger", "--n-estimators", "60"], env=env)
         assert result.exit_code == 0, result.output
         result = runner.invoke(app, ["compare", "--json"], env=env)

@@ -336,7 +336,7 @@ def test_score_text_without_a_champion_fails_cleanly(cli_env, tmp_path: Path):  
     result = CliRunner().invoke(
         app, ["score-text", "--data", str(data), "--out", str(tmp_path / "o.csv")], env=cli_env
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "train-text" in result.output
 
 
@@ -345,7 +345,7 @@ def test_train_text_on_a_file_without_labels_fails_cleanly(cli_env, tmp_path: Pa
 
     data = _write_csv(tmp_path / "x.csv", ["id", "text"], [[1, "hello"], [2, "there"]])
     result = CliRunner().invoke(app, ["train-text", "--data", str(data), "--tiny"], env=cli_env)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "label" in result.output
 
 
