@@ -62,7 +62,7 @@ def kv_table(title: str, rows: Sequence[tuple[str, object]]) -> Table:
     """A two-column table (bold key, value) under a left-aligned title."""
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("", style="bold")
-    table.add_column("")
+    table.add_column("", overflow="fold")  # long paths and commands wrap whole, never cut
     for key, value in rows:
         table.add_row(key, str(value))
     return table
