@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -22,6 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from scamguard.costs import describe_invalid
 from scamguard.settings import get_settings
 
 if TYPE_CHECKING:
@@ -80,19 +82,38 @@ def agent_train(
             help="Self-play with beliefs fitted without the case's fold of users (0: in sample)."
         ),
     ] = 4,
-    missed_scam: Annotated[float, typer.Option(help="Cost of allowing a scam.")] = 500.0,
-    wrongful_block: Annotated[float, typer.Option(help="Cost of blocking a good user.")] = 100.0,
-    escalate: Annotated[float, typer.Option(help="Cost of an escalation to a human.")] = 10.0,
+    missed_scam: Annotated[
+        float | None,
+        typer.Option(help="Cost of allowing a scam; default: the settings' cost model."),
+    ] = None,
+    wrongful_block: Annotated[
+        float | None,
+        typer.Option(help="Cost of blocking a good user; default: the settings' cost model."),
+    ] = None,
+    escalate: Annotated[
+        float | None,
+        typer.Option(
+            "--escalate",
+            "--review-cost",
+            help="Cost of an escalation (a human review); default: the settings' cost model.",
+        ),
+    ] = None,
     group_cost: Annotated[
         list[str] | None,
-        typer.Option("--group-cost", help="Evidence cost override GROUP=COST, repeatable."),
+        typer.Option(
+            "--group-cost",
+            help="Evidence cost override GROUP=COST, repeatable; default: the settings' cost model.",
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for everything (same seed, same agent).")] = 0,
 ) -> object:
-    """Train the investigation agent: masked belief, tuned baselines, MCTS network by expert iteration."""
+    """Train the investigation agent: masked belief, tuned baselines, MCTS network by expert iteration.
+
+    Costs (decisions and evidence, one unit) start from the settings' cost model
+    (`SCAMGUARD_COSTS__*`); the cost options override it.
+    """
     import torch
 
-    from agent.env import DecisionCosts
     from agent.expert import ExpertIterationConfig
     from agent.mcts import ROOT_RULES
     from agent.train import AgentTrainConfig, load_labels, load_training_table, train_agent
@@ -102,18 +123,18 @@ def agent_train(
         err.print(f"[red]--root-rule must be gumbel or puct, got {root_rule!r}[/]")
         raise typer.Exit(2)
     settings = get_settings()
-    try:
-        frame, path = load_training_table(settings, table)
-    except FileNotFoundError as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(1) from None
     defaults = AgentTrainConfig()
-    try:  # the config checks its own values (costs, folds); say which one, exit 2
+    decision_costs = {
+        "missed_scam": missed_scam,
+        "wrongful_block": wrongful_block,
+        "review": escalate,  # the agent's escalation is a human review
+    }
+    try:  # the costs and the config check their own values (costs, folds); say which, exit 2
+        costs = settings.costs.replace(
+            **{k: v for k, v in decision_costs.items() if v is not None}
+        ).with_evidence(_parse_group_costs(group_cost))
         config = AgentTrainConfig(
-            costs=DecisionCosts(
-                missed_scam=missed_scam, wrongful_block=wrongful_block, escalate=escalate
-            ),
-            group_costs=_parse_group_costs(group_cost),
+            costs=costs,
             search={**defaults.search, "num_simulations": simulations, "root_rule": root_rule},
             expert=ExpertIterationConfig(
                 iterations=iterations, episodes=episodes, valid_cases=valid_cases, seed=seed
@@ -122,8 +143,13 @@ def agent_train(
             seed=seed,
         )
     except ValueError as exc:
-        err.print(f"[red]{exc}[/]")
+        err.print(f"[red]{escape(describe_invalid(exc))}[/]", soft_wrap=True)
         raise typer.Exit(2) from None
+    try:
+        frame, path = load_training_table(settings, table)
+    except FileNotFoundError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
     with _progress(console) as progress:
         stage = progress.add_task("preparing", total=None)
         bars: dict[str, TaskID] = {}

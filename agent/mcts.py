@@ -20,10 +20,11 @@ now, the expanded reveals and, while a reveal is unexpanded, the network value (
 it trusts every noisy leaf value it maximises over, and over-gathered on validation).
 
 One simulation: descend from the root choosing actions by PUCT on Q in units of ``value_unit``
-(``c_puct``) and chance children by weight x |value| / visits, until a decision (valued exactly) or
-a reveal not expanded yet; expand it (all its bin children) and back up. Simulations run in waves
-of ``batch_size`` with virtual visits, and the new nodes of a wave are evaluated by the network in
-one batch; particle beliefs are computed in one batch per wave and cached per mask.
+(``c_puct``) and chance children by weight x (|value| + ``value_unit``) / visits, until a
+decision (valued exactly) or a reveal not expanded yet; expand it (all its bin children) and back
+up. Simulations run in waves of ``batch_size`` with virtual visits, and the new nodes of a wave are
+evaluated by the network in one batch; particle beliefs are computed in one batch per wave and
+cached per mask.
 The search is deterministic (Dirichlet root noise, for self-play only, comes from ``seed``).
 
 Root rule: PUCT (the default) or ``root_rule="gumbel"``: sequential halving over the reveals with
@@ -41,9 +42,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize, special
 
-from agent.env import DECISIONS, DecisionCosts, legal_actions, n_actions
+from agent.env import DECISIONS, legal_actions, n_actions
 from agent.groups import GroupLayout
 from agent.network import state_features
+from scamguard.costs import CostModel
 
 # (particle ids [B], integer masks [B]) -> P(scam) [B]
 BeliefFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -135,10 +137,10 @@ class SearchRoot:
     """What a search starts from: the layout and costs, the revealed mask and the particles."""
 
     layout: GroupLayout
-    costs: DecisionCosts
+    costs: CostModel
     mask: int
     particles: Particles
-    value_scale: float = 100.0
+    value_scale: float = 20.0  # the network's value unit, in cost units (NetConfig)
 
 
 @dataclass(frozen=True)
@@ -260,7 +262,7 @@ class _Search:
         b = float(np.dot(w, self.particles.belief(members, mask)))
         c = self.costs
         node.belief = b
-        node.stop = np.array([-b * c.missed_scam, -(1.0 - b) * c.wrongful_block, -c.escalate])
+        node.stop = np.array([-b * c.missed_scam, -(1.0 - b) * c.wrongful_block, -c.review])
         self.nodes += 1
         return node
 
@@ -368,8 +370,10 @@ class _Search:
         return int(np.argmax(score))
 
     def select_child(self, children: list[_Node], pi: np.ndarray) -> _Node:
+        # |value| plus one value unit (not an absolute 1): the choice is the same at any price scale
+        unit = self.value_unit
         score = [
-            p * (abs(self.value(c)) + 1.0) / (1.0 + c.n) for c, p in zip(children, pi, strict=True)
+            p * (abs(self.value(c)) + unit) / (1.0 + c.n) for c, p in zip(children, pi, strict=True)
         ]
         return children[int(np.argmax(score))]
 
@@ -445,7 +449,7 @@ def search(
         raise ValueError("num_simulations and batch_size must be positive")
     if value_unit is None:  # the cheapest lookup: the smallest cost difference that matters
         positive = root.layout.costs[root.layout.costs > 0]
-        value_unit = float(positive.min()) if positive.size else max(root.costs.escalate, 1e-6)
+        value_unit = float(positive.min()) if positive.size else max(root.costs.review, 1e-6)
     unit = float(value_unit)
     s = _Search(
         root,

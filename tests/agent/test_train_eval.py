@@ -190,7 +190,7 @@ def test_agent_train_cli_defaults_are_the_training_config_defaults() -> None:
     assert (options["missed_scam"], options["wrongful_block"], options["escalate"]) == (
         config.costs.missed_scam,
         config.costs.wrongful_block,
-        config.costs.escalate,
+        config.costs.review,
     )
 
 
