@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     TaskID,
 )
 from rich.table import Table
 
-from scamguard.console import console, err, progress_bar
+from scamguard.console import InputError, console, err, fail, progress_bar
+from scamguard.costs import describe_invalid
 from scamguard.settings import get_settings
 
 if TYPE_CHECKING:
@@ -60,40 +62,58 @@ def agent_train(
             help="Self-play with beliefs fitted without the case's fold of users (0: in sample)."
         ),
     ] = 4,
-    missed_scam: Annotated[float, typer.Option(help="Cost of allowing a scam.")] = 500.0,
-    wrongful_block: Annotated[float, typer.Option(help="Cost of blocking a good user.")] = 100.0,
-    escalate: Annotated[float, typer.Option(help="Cost of an escalation to a human.")] = 10.0,
+    missed_scam: Annotated[
+        float | None,
+        typer.Option(help="Cost of allowing a scam; default: the settings' cost model."),
+    ] = None,
+    wrongful_block: Annotated[
+        float | None,
+        typer.Option(help="Cost of blocking a good user; default: the settings' cost model."),
+    ] = None,
+    escalate: Annotated[
+        float | None,
+        typer.Option(
+            "--escalate",
+            "--review-cost",
+            help="Cost of an escalation (a human review); default: the settings' cost model.",
+        ),
+    ] = None,
     group_cost: Annotated[
         list[str] | None,
-        typer.Option("--group-cost", help="Evidence cost override GROUP=COST, repeatable."),
+        typer.Option(
+            "--group-cost",
+            help="Evidence cost override GROUP=COST, repeatable; default: the settings' cost model.",
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for everything (same seed, same agent).")] = 0,
 ) -> object:
-    """Train the investigation agent: masked belief, tuned baselines, MCTS network by expert iteration."""
+    """Train the investigation agent: masked belief, tuned baselines, MCTS network by expert iteration.
+
+    Costs (decisions and evidence, one unit) start from the settings' cost model
+    (`SCAMGUARD_COSTS__*`); the cost options override it.
+    """
     import torch
 
-    from agent.env import DecisionCosts
     from agent.expert import ExpertIterationConfig
     from agent.mcts import ROOT_RULES
     from agent.train import AgentTrainConfig, load_labels, load_training_table, train_agent
 
     torch.set_num_threads(1)  # tiny batches: threads only add overhead on a shared CPU
     if root_rule not in ROOT_RULES:
-        err.print(f"[red]--root-rule must be gumbel or puct, got {root_rule!r}[/]")
-        raise typer.Exit(2)
+        raise fail(f"--root-rule must be gumbel or puct, got {root_rule!r}")
     settings = get_settings()
-    try:
-        frame, path = load_training_table(settings, table)
-    except FileNotFoundError as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(1) from None
     defaults = AgentTrainConfig()
-    try:  # the config checks its own values (costs, folds); say which one, exit 2
+    decision_costs = {
+        "missed_scam": missed_scam,
+        "wrongful_block": wrongful_block,
+        "review": escalate,  # the agent's escalation is a human review
+    }
+    try:  # the costs and the config check their own values (costs, folds); say which, exit 2
+        costs = settings.costs.replace(
+            **{k: v for k, v in decision_costs.items() if v is not None}
+        ).with_evidence(_parse_group_costs(group_cost))
         config = AgentTrainConfig(
-            costs=DecisionCosts(
-                missed_scam=missed_scam, wrongful_block=wrongful_block, escalate=escalate
-            ),
-            group_costs=_parse_group_costs(group_cost),
+            costs=costs,
             search={**defaults.search, "num_simulations": simulations, "root_rule": root_rule},
             expert=ExpertIterationConfig(
                 iterations=iterations, episodes=episodes, valid_cases=valid_cases, seed=seed
@@ -102,8 +122,11 @@ def agent_train(
             seed=seed,
         )
     except ValueError as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(2) from None
+        raise fail(escape(describe_invalid(exc))) from None
+    try:
+        frame, path = load_training_table(settings, table)
+    except FileNotFoundError as exc:
+        raise InputError(str(exc)) from None
     with progress_bar(target=console) as progress:
         stage = progress.add_task("preparing", total=None)
         bars: dict[str, TaskID] = {}
@@ -224,14 +247,13 @@ def agent_eval(
     try:
         bundle = AgentBundle.load(bundle_dir(settings.data_dir))
     except FileNotFoundError as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(1) from None
+        raise fail(str(exc), as_json=as_json) from None
     table_path = Path(bundle.info.get("table") or settings.features_dir / "training.parquet")
     if not table_path.exists():
-        err.print(
-            f"[red]the agent's table {table_path} is gone: run `scamguard agent-train` again[/]"
+        raise fail(
+            f"the agent's table {table_path} is gone: run `scamguard agent-train` again",
+            as_json=as_json,
         )
-        raise typer.Exit(1)
     messages = None
     if by_variant:
         from agent.variant import raw_messages
@@ -239,8 +261,7 @@ def agent_eval(
         try:
             messages = raw_messages(settings.raw_dir)
         except FileNotFoundError as exc:
-            err.print(f"[red]{exc}[/]")
-            raise typer.Exit(1) from None
+            raise fail(str(exc), as_json=as_json) from None
     out = err if as_json else console
     with progress_bar(target=out) as progress:
         task = progress.add_task("loading", total=None)

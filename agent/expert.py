@@ -33,13 +33,14 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from agent.env import DecisionCosts, InvestigationEnv
+from agent.env import InvestigationEnv, decision_losses
 from agent.episode import Episode
 from agent.evaluate import CaseSample, play, stratified_cases, summarise
 from agent.mcts import SearchOutput
 from agent.network import PolicyValueNet
 from agent.planner import CaseModel
 from agent.policy import MCTSPolicy
+from scamguard.costs import CostModel
 
 VALUE_TARGETS: tuple[str, ...] = ("expected", "realised", "search", "mixed")
 
@@ -94,7 +95,7 @@ class Samples:
 
 
 def _outcomes(
-    episode: Episode, step_costs: np.ndarray, costs: DecisionCosts, target: str
+    episode: Episode, step_costs: np.ndarray, costs: CostModel, target: str
 ) -> np.ndarray:
     future_evidence = np.cumsum(step_costs[::-1])[::-1]  # [T] evidence bought from step t on
     last = episode.steps[-1]
@@ -102,7 +103,7 @@ def _outcomes(
     if target == "realised":
         loss = episode.decision_loss
     else:
-        loss = float(costs.losses(np.asarray([last.belief_before]))[0, decision])
+        loss = float(decision_losses(costs, np.asarray([last.belief_before]))[0, decision])
     return -(future_evidence + loss)
 
 
@@ -119,7 +120,7 @@ def _policy_value(out: SearchOutput) -> float:
 def _value_targets(
     episode: Episode,
     step_costs: np.ndarray,
-    costs: DecisionCosts,
+    costs: CostModel,
     target: str,
     searches: list[SearchOutput],
 ) -> np.ndarray:
@@ -136,7 +137,7 @@ def _value_targets(
 def self_play(
     model: CaseModel,
     net: PolicyValueNet,
-    costs: DecisionCosts,
+    costs: CostModel,
     env: InvestigationEnv,
     owners: np.ndarray,
     sample: CaseSample,
@@ -259,7 +260,7 @@ class IterationResult:
 def validate(
     model: CaseModel,
     net: PolicyValueNet,
-    costs: DecisionCosts,
+    costs: CostModel,
     env: InvestigationEnv,
     sample: CaseSample,
     *,
@@ -317,7 +318,7 @@ def _fit_on_replay(
 def expert_iteration(
     model: CaseModel,
     net: PolicyValueNet,
-    costs: DecisionCosts,
+    costs: CostModel,
     *,
     train_env: InvestigationEnv,
     train_owners: np.ndarray,

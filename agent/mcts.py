@@ -21,10 +21,11 @@ now, the expanded reveals and, while a reveal is unexpanded, the network value (
 it trusts every noisy leaf value it maximises over, and over-gathered on validation).
 
 One simulation: descend from the root choosing actions by PUCT on Q in units of ``value_unit``
-(``c_puct``) and chance children by weight x |value| / visits, until a decision (valued exactly) or
-a reveal not expanded yet; expand it (all its bin children) and back up. Simulations run in waves
-of ``batch_size`` with virtual visits, and the new nodes of a wave are evaluated by the network in
-one batch; particle beliefs are computed in one batch per wave and cached per mask.
+(``c_puct``) and chance children by weight x (|value| + ``value_unit``) / visits, until a
+decision (valued exactly) or a reveal not expanded yet; expand it (all its bin children) and back
+up. Simulations run in waves of ``batch_size`` with virtual visits, and the new nodes of a wave are
+evaluated by the network in one batch; particle beliefs are computed in one batch per wave and
+cached per mask.
 The search is deterministic (Dirichlet root noise, for self-play only, comes from ``seed``).
 The tree's nodes, values, selection and expansion are ``agent.mcts_tree``.
 
@@ -42,10 +43,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agent.env import DecisionCosts
 from agent.groups import GroupLayout
 from agent.mcts_tree import _log_prior, _Node, _run_wave, _Search, _softmax
 from agent.particles import Particles
+from scamguard.costs import CostModel
 
 # network inputs [B, F] -> (policy logits [B, A], value [B] in cost units, <= 0)
 Evaluator = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -60,10 +61,10 @@ class SearchRoot:
     """What a search starts from: the layout and costs, the revealed mask and the particles."""
 
     layout: GroupLayout
-    costs: DecisionCosts
+    costs: CostModel
     mask: int
     particles: Particles
-    value_scale: float = 100.0
+    value_scale: float = 20.0  # the network's value unit, in cost units (NetConfig)
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ def search(
         raise ValueError("num_simulations and batch_size must be positive")
     if value_unit is None:  # the cheapest lookup: the smallest cost difference that matters
         positive = root.layout.costs[root.layout.costs > 0]
-        value_unit = float(positive.min()) if positive.size else max(root.costs.escalate, 1e-6)
+        value_unit = float(positive.min()) if positive.size else max(root.costs.review, 1e-6)
     unit = float(value_unit)
     s = _Search(
         root,

@@ -114,7 +114,7 @@ class _Search:
         b = float(np.dot(w, self.particles.belief(members, mask)))
         c = self.costs
         node.belief = b
-        node.stop = np.array([-b * c.missed_scam, -(1.0 - b) * c.wrongful_block, -c.escalate])
+        node.stop = np.array([-b * c.missed_scam, -(1.0 - b) * c.wrongful_block, -c.review])
         self.nodes += 1
         return node
 
@@ -222,8 +222,10 @@ class _Search:
         return int(np.argmax(score))
 
     def select_child(self, children: list[_Node], pi: np.ndarray) -> _Node:
+        # |value| plus one value unit (not an absolute 1): the choice is the same at any price scale
+        unit = self.value_unit
         score = [
-            p * (abs(self.value(c)) + 1.0) / (1.0 + c.n) for c, p in zip(children, pi, strict=True)
+            p * (abs(self.value(c)) + unit) / (1.0 + c.n) for c, p in zip(children, pi, strict=True)
         ]
         return children[int(np.argmax(score))]
 

@@ -32,11 +32,12 @@ from agent.belief import MaskedBelief, calibration_by_mask_size
 from agent.bundle import AgentBundle, bundle_dir
 from agent.crossfit import fold_case_models, user_folds
 from agent.data import AgentData, prepare_cases
-from agent.env import DecisionCosts, InvestigationEnv, n_actions
+from agent.env import InvestigationEnv, n_actions
 from agent.expert import ExpertIterationConfig, IterationResult, expert_iteration
 from agent.network import NetConfig, PolicyValueNet, make_network
 from agent.planner import CaseModel
 from scamguard import tracking
+from scamguard.costs import CostModel
 from scamguard.settings import Settings
 
 EXPERIMENT_NAME = "scamguard-agent"
@@ -46,8 +47,8 @@ EXPERIMENT_NAME = "scamguard-agent"
 class AgentTrainConfig:
     """Every knob of ``agent-train``, with the defaults used for the demo."""
 
-    costs: DecisionCosts = field(default_factory=DecisionCosts)
-    group_costs: dict[str, float] | None = None  # overrides of agent.groups.DEFAULT_COSTS
+    # Decision and evidence costs in one unit (scamguard.costs; the CLI starts from settings.costs).
+    costs: CostModel = field(default_factory=CostModel)
     # MaskedBelief keyword arguments. Larger leaves (400 rows, i.e. about 100 cases at 4 masked
     # copies) and a slower rate were chosen on the valid split's log loss (full and random masks,
     # both seeds) over MaskedBelief's defaults (README, agent section).
@@ -75,10 +76,11 @@ class AgentTrainConfig:
     )
     expert: ExpertIterationConfig = field(default_factory=ExpertIterationConfig)
     hidden: int = 64
-    # The value head's unit, in cost units. Most returns are a few units (evidence costs 1-5), a
-    # missed scam is 500: at 100 the head's error was about one evidence cost and the validation
-    # curve swung by +-0.1 between rounds; at 20 (or 10) it settled (README, agent section).
-    value_scale: float = 20.0
+    # The value head's unit, in cost units; it scales with the prices. Most returns are a few
+    # evidence costs (0.2-1 each), a missed scam is 100. Chosen as 20 over 100 (the head's error at
+    # 100 was about one evidence cost, the validation curve swung between rounds) when every price
+    # was 5x today's (README, agent section): 4 in today's unit.
+    value_scale: float = 4.0
     # Self-play out of sample: 0 plays training cases with the belief fitted on them; k >= 2 fits
     # k more beliefs, each without one fold of users (agent.crossfit), for self-play only. 4 was
     # chosen on validation over 0 (README, agent section).
@@ -90,8 +92,7 @@ class AgentTrainConfig:
             raise ValueError(f"selfplay_folds must be 0 (off) or at least 2: {self.selfplay_folds}")
 
     def as_params(self) -> dict[str, Any]:
-        params: dict[str, Any] = {**self.costs.as_params(), "seed": self.seed}
-        params.update({f"group_cost_{k}": v for k, v in (self.group_costs or {}).items()})
+        params: dict[str, Any] = {**self.costs.as_params(evidence=True), "seed": self.seed}
         params.update({f"belief_{k}": v for k, v in self.belief.items()})
         params.update({f"completion_{k}": v for k, v in self.completion.items()})
         params.update({f"search_{k}": v for k, v in self.search.items()})
@@ -298,7 +299,7 @@ def train_agent(
     t0 = time.perf_counter()
 
     stage("cases and similar-case features")
-    data = prepare_cases(table, labels=labels, costs=config.group_costs)
+    data = prepare_cases(table, labels=labels, costs=config.costs.evidence.by_group())
     seconds["cases"] = time.perf_counter() - t0
     splits = {k: (v.size, int(v.labels.sum())) for k, v in data.splits.items()}
     if data.valid.size == 0 or data.valid.labels.sum() == 0:

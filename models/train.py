@@ -5,7 +5,8 @@ Pipeline (one call of :func:`train_risk_model`):
 1. Split the training table by its ``split`` column (time-based: train < valid < test weeks).
 2. LightGBM on train, early-stopped on valid (binary log-loss, 50 rounds patience).
 3. Platt calibration of the raw margin on valid (see ``models/calibration.py``).
-4. Thresholds from the cost matrix and review capacity on valid (``models/decisions.py``).
+4. Thresholds from the cost model and review capacity on valid (``models/decisions.py``;
+   ``settings.costs`` unless given).
 5. Metrics on valid and test, four plots, and one MLflow run holding params, metrics, the feature
    list, the data window and the model as a pyfunc, registered under ``settings.risk_model_name``
    with the alias ``champion``.
@@ -29,10 +30,11 @@ import polars as pl
 
 from features.catalog import KEY_COLUMNS, describe_feature, feature_columns
 from scamguard import tracking
+from scamguard.costs import CostModel
 from scamguard.settings import Settings
 
 from .calibration import MarginCalibrator
-from .decisions import CostMatrix, Thresholds, thresholds_from_costs
+from .decisions import Thresholds, thresholds_from_costs
 from .metrics import evaluate
 
 if TYPE_CHECKING:
@@ -186,7 +188,7 @@ def fit_risk_model(
     table: pl.DataFrame,
     *,
     params: dict[str, Any] | None = None,
-    cost_matrix: CostMatrix | None = None,
+    costs: CostModel | None = None,
     seed: int = 0,
     calibration: str = "platt",
     feature_descriptions: dict[str, str] | None = None,
@@ -199,7 +201,7 @@ def fit_risk_model(
 
     from .pyfunc import RiskModel
 
-    cost_matrix = cost_matrix or CostMatrix()
+    costs = CostModel() if costs is None else costs
     features = check_table(table)
     splits = split_arrays(table, features)
     train, valid = splits["train"], splits["valid"]
@@ -222,7 +224,7 @@ def fit_risk_model(
 
     margin_valid = np.asarray(booster.predict(valid.x, raw_score=True), dtype=np.float64)
     calibrator, p_valid, thresholds = calibrate_and_threshold(
-        margin_valid, valid.y, cost_matrix, calibration
+        margin_valid, valid.y, costs, calibration
     )
 
     model = RiskModel(
@@ -260,15 +262,15 @@ def describe_features(features: list[str], extra: dict[str, str] | None = None) 
 
 
 def calibrate_and_threshold(
-    margin_valid: np.ndarray, y_valid: np.ndarray, cost_matrix: CostMatrix, calibration: str
+    margin_valid: np.ndarray, y_valid: np.ndarray, costs: CostModel, calibration: str
 ) -> tuple[MarginCalibrator, np.ndarray, Thresholds]:
     """Steps 3-4 for any booster: (calibrator, calibrated valid probabilities [N], thresholds)."""
     calibrator = MarginCalibrator(method=calibration).fit(margin_valid, y_valid)  # type: ignore[arg-type]
     p_valid = calibrator.predict(margin_valid)
-    return calibrator, p_valid, thresholds_from_costs(p_valid, cost_matrix)
+    return calibrator, p_valid, thresholds_from_costs(p_valid, costs)
 
 
-def evaluate_splits(fitted: FittedRiskModel, cost_matrix: CostMatrix) -> dict[str, float]:
+def evaluate_splits(fitted: FittedRiskModel, costs: CostModel) -> dict[str, float]:
     """``valid_*`` and ``test_*`` metrics (see :func:`models.metrics.evaluate`)."""
     out: dict[str, float] = {}
     for split in ("valid", "test"):
@@ -280,18 +282,18 @@ def evaluate_splits(fitted: FittedRiskModel, cost_matrix: CostMatrix) -> dict[st
             fitted.risk[split],
             data.typology,
             thresholds=fitted.model.thresholds,
-            cost_matrix=cost_matrix,
+            costs=costs,
         )
         out |= {f"{split}_{k}": v for k, v in m.items()}
     return out
 
 
 def _run_params(
-    fitted: FittedRiskModel, cost_matrix: CostMatrix, seed: int, calibration: str
+    fitted: FittedRiskModel, costs: CostModel, seed: int, calibration: str
 ) -> dict[str, Any]:
     prefix = {"lightgbm": "lgbm", "xgboost": "xgb"}.get(fitted.family, fitted.family)
     params: dict[str, Any] = {f"{prefix}_{k}": v for k, v in fitted.params.items()}
-    params |= cost_matrix.as_params()
+    params |= costs.as_params()
     params |= {
         "seed": seed,
         "calibration": calibration,
@@ -348,7 +350,7 @@ def train_risk_model(
     *,
     settings: Settings,
     params: dict[str, Any] | None = None,
-    cost_matrix: CostMatrix | None = None,
+    costs: CostModel | None = None,
     seed: int = 0,
     calibration: str = "platt",
     alias: str | None = CHAMPION_ALIAS,
@@ -366,11 +368,11 @@ def train_risk_model(
     registry URIs to ``settings.tracking_uri``. See :func:`log_risk_model` for the logging options.
     """
     started = time.perf_counter()
-    cost_matrix = cost_matrix or CostMatrix()
+    costs = settings.costs if costs is None else costs
     fitted = fit_risk_model(
         table,
         params=params,
-        cost_matrix=cost_matrix,
+        costs=costs,
         seed=seed,
         calibration=calibration,
         feature_descriptions=feature_descriptions,
@@ -378,7 +380,7 @@ def train_risk_model(
     return log_risk_model(
         fitted,
         settings=settings,
-        cost_matrix=cost_matrix,
+        costs=costs,
         seed=seed,
         calibration=calibration,
         alias=alias,
@@ -395,7 +397,7 @@ def log_risk_model(
     fitted: FittedRiskModel,
     *,
     settings: Settings,
-    cost_matrix: CostMatrix,
+    costs: CostModel,
     seed: int,
     calibration: str,
     alias: str | None = CHAMPION_ALIAS,
@@ -419,14 +421,12 @@ def log_risk_model(
     import mlflow.pyfunc
 
     started = time.perf_counter() if started is None else started
-    metrics = evaluate_splits(fitted, cost_matrix)
+    metrics = evaluate_splits(fitted, costs)
     model = fitted.model
 
     with tracking.start_run(settings, EXPERIMENT_NAME, run_name=run_name) as run:
         mlflow.set_tags({"model_family": fitted.family, "role": "risk", **(tags or {})})
-        mlflow.log_params(
-            {**_run_params(fitted, cost_matrix, seed, calibration), **(extra_params or {})}
-        )
+        mlflow.log_params({**_run_params(fitted, costs, seed, calibration), **(extra_params or {})})
         mlflow.log_metrics(metrics)
         _log_run_artifacts(fitted, extra_dicts or {})
         info = mlflow.pyfunc.log_model(

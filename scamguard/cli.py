@@ -169,19 +169,56 @@ def features(
 
 
 @app.command()
-def train(seed: Annotated[int, typer.Option(help="Training seed.")] = 0) -> object:
-    """Train the LightGBM risk model, log it to MLflow and register it as `champion`."""
+def train(
+    seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+    missed_scam: Annotated[
+        float | None,
+        typer.Option(help="Cost of allowing a scam; default: the settings' cost model."),
+    ] = None,
+    wrongful_block: Annotated[
+        float | None,
+        typer.Option(help="Cost of blocking a good user; default: the settings' cost model."),
+    ] = None,
+    review_cost: Annotated[
+        float | None,
+        typer.Option(help="Cost of a human review; default: the settings' cost model."),
+    ] = None,
+    review_capacity: Annotated[
+        float | None,
+        typer.Option(
+            help="Most rows sent to review, a fraction; default: the settings' cost model."
+        ),
+    ] = None,
+) -> object:
+    """Train the LightGBM risk model, log it to MLflow and register it as `champion`.
+
+    The decision thresholds come from the settings' cost model (`SCAMGUARD_COSTS__*`); the
+    cost options override it, and the costs used are logged as the run's `cost_*` params.
+    """
     import polars as pl
+    from rich.markup import escape
 
     from models.train import train_risk_model
+    from scamguard.costs import describe_invalid
 
     settings = get_settings()
+    changes = {
+        "missed_scam": missed_scam,
+        "wrongful_block": wrongful_block,
+        "review": review_cost,
+        "review_capacity": review_capacity,
+    }
+    try:
+        costs = settings.costs.replace(**{k: v for k, v in changes.items() if v is not None})
+    except ValueError as exc:
+        err.print(f"[red]{escape(describe_invalid(exc))}[/]", soft_wrap=True)
+        raise typer.Exit(2) from None
     path = settings.features_dir / "training.parquet"
     if not path.exists():
         err.print(f"[red]no training table at {path}: run `scamguard features` first[/]")
         raise typer.Exit(1)
     with console.status("training"):
-        result = train_risk_model(pl.read_parquet(path), settings=settings, seed=seed)
+        result = train_risk_model(pl.read_parquet(path), settings=settings, costs=costs, seed=seed)
     console.print(kv_table("Risk model", result.summary_rows()))
     return result
 

@@ -1,4 +1,4 @@
-"""One settings object for paths and URIs (env prefix ``SCAMGUARD_``).
+"""One settings object for paths, URIs and the cost model (env prefix ``SCAMGUARD_``).
 
 Importing this module does no work: no directories are made and nothing is contacted.
 Paths are derived lazily from ``data_dir`` by properties.
@@ -12,13 +12,20 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from scamguard.costs import CostModel
+
 _PLACEHOLDER_KEYS = {"", "changeme", "change-me", "secret", "dev-key"}
 
 
 class Settings(BaseSettings):
-    """Runtime configuration. Every field can be set as ``SCAMGUARD_<FIELD>`` in the environment."""
+    """Runtime configuration. Every field can be set as ``SCAMGUARD_<FIELD>`` in the environment,
+    and a field of a nested model with ``__`` between the names, e.g.
+    ``SCAMGUARD_COSTS__MISSED_SCAM=150`` or ``SCAMGUARD_COSTS__EVIDENCE__GRAPH=2``.
+    """
 
-    model_config = SettingsConfigDict(env_prefix="SCAMGUARD_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="SCAMGUARD_", env_file=".env", env_nested_delimiter="__", extra="ignore"
+    )
 
     environment: str = "development"  # development | production
     data_dir: Path = Path("./data")
@@ -26,6 +33,9 @@ class Settings(BaseSettings):
     mlflow_uri: str | None = None
     api_key: str = "dev-key"
     risk_model_name: str = "scamguard-risk"
+    # What outcomes and evidence cost: the decision thresholds, the promotion guard and the
+    # investigation agent all read it (scamguard/costs.py).
+    costs: CostModel = CostModel()
 
     @field_validator("api_key")
     @classmethod

@@ -10,11 +10,11 @@ import polars as pl
 import pytest
 
 from features.catalog import KEY_COLUMNS, describe_feature
-from models.decisions import CostMatrix
 from models.plots import PLOT_FILES
 from models.registry import RiskScorer, load_scorer
 from models.train import EXPERIMENT_NAME, TrainResult, train_risk_model
 from scamguard import tracking
+from scamguard.costs import CostModel
 from scamguard.settings import Settings
 from tests.utils.feature_factory import benign_and_scam_twin, make_training_table
 
@@ -26,7 +26,7 @@ FAST_PARAMS = {
     "min_child_samples": 20,
     "n_jobs": 1,
 }
-COSTS = CostMatrix(review_capacity=0.05)
+COSTS = CostModel(review_capacity=0.05)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="module")
 def trained(table: pl.DataFrame, settings: Settings) -> TrainResult:
-    return train_risk_model(table, settings=settings, params=FAST_PARAMS, cost_matrix=COSTS, seed=0)
+    return train_risk_model(table, settings=settings, params=FAST_PARAMS, costs=COSTS, seed=0)
 
 
 @pytest.fixture(scope="module")
