@@ -223,7 +223,7 @@ class PromotionDecision:
 
     promoted: bool
     reason: str
-    comparison: Comparison
+    comparison: Comparison | None  # None for a forced promotion (``train --force``)
     champion_before: str  # version
     champion_after: str  # version
     run_id: str  # the MLflow run in PROMOTIONS_EXPERIMENT
@@ -345,5 +345,44 @@ def promote(
         comparison=comparison,
         champion_before=before,
         champion_after=after,
+        run_id=run.info.run_id,
+    )
+
+
+def force_promote(settings: Settings, version: str, *, reason: str) -> PromotionDecision | None:
+    """Move ``champion`` to ``version`` without the guard (``train --force``), recorded as a
+    ``forced`` run in the promotions experiment and a ``promotion`` tag on the version.
+
+    Returns None when there was no champion to guard (the first model simply becomes it).
+    """
+    import mlflow
+
+    name = settings.risk_model_name
+    client = tracking.client(settings)
+    try:
+        before: str | None = str(client.get_model_version_by_alias(name, CHAMPION).version)
+    except Exception:  # MlflowException: no champion yet
+        before = None
+    client.set_registered_model_alias(name, CHAMPION, version)
+    if before is None or before == version:
+        return None
+    client.set_registered_model_alias(name, PREVIOUS, before)
+    with tracking.start_run(
+        settings, PROMOTIONS_EXPERIMENT, run_name=f"forced-v{version}-over-v{before}"
+    ) as run:
+        mlflow.set_tags({"decision": "forced", "reason": reason[:5000]})
+        mlflow.log_params(
+            {"model_name": name, "champion_version": before, "challenger_version": version}
+        )
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    client.set_model_version_tag(
+        name, version, "promotion", f"forced {stamp} (run {run.info.run_id}): {reason}"
+    )
+    return PromotionDecision(
+        promoted=True,
+        reason=reason,
+        comparison=None,
+        champion_before=before,
+        champion_after=version,
         run_id=run.info.run_id,
     )

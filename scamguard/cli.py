@@ -24,15 +24,15 @@ from models.challenger_cli import register as register_challenger_commands
 from models.text.cli import register as register_text_commands
 from scamguard.console import (
     console,
-    err,
     fail,
     kv_table,
     one_line_errors,
     parse_day,
     parse_instant,
     progress_bar,
+    read_training_table,
 )
-from scamguard.settings import get_settings
+from scamguard.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from models.train import TrainResult
@@ -189,13 +189,22 @@ def train(
             help="Most rows sent to review, a fraction; default: the settings' cost model."
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Make the new version `champion` without the promote guard (recorded in MLflow).",
+        ),
+    ] = False,
 ) -> object:
-    """Train the LightGBM risk model, log it to MLflow and register it as `champion`.
+    """Train the LightGBM risk model, log it to MLflow and register a new version.
 
-    The decision thresholds come from the settings' cost model (`SCAMGUARD_COSTS__*`); the
-    cost options override it, and the costs used are logged as the run's `cost_*` params.
+    The first model becomes `champion`. Later ones are registered as `challenger` and replace the
+    champion only through the promote guard (lower expected cost on the latest test window), or
+    with `--force`, which is recorded in MLflow. The decision thresholds come from the settings'
+    cost model (`SCAMGUARD_COSTS__*`); the cost options override it, and the costs used are
+    logged as the run's `cost_*` params.
     """
-    import polars as pl
     from rich.markup import escape
 
     from models.train import train_risk_model
@@ -211,16 +220,47 @@ def train(
     try:
         costs = settings.costs.replace(**{k: v for k, v in changes.items() if v is not None})
     except ValueError as exc:
-        err.print(f"[red]{escape(describe_invalid(exc))}[/]", soft_wrap=True)
-        raise typer.Exit(2) from None
-    path = settings.features_dir / "training.parquet"
-    if not path.exists():
-        err.print(f"[red]no training table at {path}: run `scamguard features` first[/]")
-        raise typer.Exit(1)
+        raise fail(escape(describe_invalid(exc))) from None
+    table = read_training_table(None, settings.features_dir / "training.parquet")
+    champion = _current_champion(settings)
     with console.status("training"):
-        result = train_risk_model(pl.read_parquet(path), settings=settings, costs=costs, seed=seed)
+        result = train_risk_model(
+            table,
+            settings=settings,
+            costs=costs,
+            seed=seed,
+            alias="champion" if champion is None else "challenger",
+        )
     console.print(kv_table("Risk model", result.summary_rows()))
+    console.print(_settle_champion(settings, table, costs, result.model_version, champion, force))
     return result
+
+
+def _current_champion(settings: Settings) -> str | None:
+    from scamguard import tracking
+
+    try:
+        name = settings.risk_model_name
+        return tracking.resolve_alias(settings, name, "champion", hint="").version
+    except LookupError:
+        return None
+
+
+def _settle_champion(  # type: ignore[no-untyped-def]
+    settings: Settings, table, costs, version: str, champion: str | None, force: bool
+) -> str:
+    """Who is champion after a training run, in one line (the promote guard or --force)."""
+    from models.compare import force_promote, promote
+
+    if champion is None:
+        return f"v{version} is the first model: registered as champion"
+    if force:
+        force_promote(settings, version, reason=f"scamguard train --force over v{champion}")
+        return f"--force: champion v{champion} -> v{version} (recorded in scamguard-promotions)"
+    with console.status("promote guard: champion vs the new version on the test window"):
+        decision = promote(settings, table, challenger="challenger", costs=costs)
+    verdict = "promoted" if decision.promoted else "kept the champion"
+    return f"promote guard {verdict} (v{decision.champion_after}): {decision.reason}"
 
 
 @app.command("batch-score")

@@ -113,7 +113,7 @@ def test_train_refuses_bad_costs_in_one_line_with_exit_code_2(
     result = CliRunner().invoke(app, ["train", *args], env=cli_env)
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(field), result.output
+    assert len(lines) == 1 and lines[0].startswith(f"error: {field}"), result.output
     assert "Traceback" not in result.output
     assert isinstance(result.exception, SystemExit)
 
@@ -130,11 +130,16 @@ def test_train_options_override_the_settings_costs(
     seen: list[CostModel] = []
 
     class Result:
+        model_version = "1"
+
         def summary_rows(self) -> list[tuple[str, str]]:
             return [("run", "fake")]
 
-    def fake_train(table: pl.DataFrame, *, settings: Settings, costs: CostModel, seed: int):  # type: ignore[no-untyped-def]
+    def fake_train(  # type: ignore[no-untyped-def]
+        table: pl.DataFrame, *, settings: Settings, costs: CostModel, seed: int, alias: str
+    ):
         seen.append(costs)
+        assert alias == "champion"  # the first model: nothing to guard
         return Result()
 
     monkeypatch.setattr(models.train, "train_risk_model", fake_train)
