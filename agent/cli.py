@@ -40,6 +40,44 @@ def _parse_group_costs(items: list[str] | None) -> dict[str, float] | None:
     return out
 
 
+def _train_config(  # type: ignore[no-untyped-def]
+    settings,
+    *,
+    missed_scam: float | None,
+    wrongful_block: float | None,
+    escalate: float | None,
+    group_cost: list[str] | None,
+    search: dict,
+    expert: dict,
+    selfplay_folds: int,
+    seed: int,
+):
+    """The ``AgentTrainConfig`` of ``agent-train``'s options over the settings' cost model; a bad
+    cost or fold count is one line naming it, exit 2."""
+    from agent.expert import ExpertIterationConfig
+    from agent.train import AgentTrainConfig
+
+    defaults = AgentTrainConfig()
+    decision_costs = {
+        "missed_scam": missed_scam,
+        "wrongful_block": wrongful_block,
+        "review": escalate,  # the agent's escalation is a human review
+    }
+    try:  # the costs and the config check their own values (costs, folds); say which, exit 2
+        costs = settings.costs.replace(
+            **{k: v for k, v in decision_costs.items() if v is not None}
+        ).with_evidence(_parse_group_costs(group_cost))
+        return AgentTrainConfig(
+            costs=costs,
+            search={**defaults.search, **search},
+            expert=ExpertIterationConfig(**expert, seed=seed),
+            selfplay_folds=selfplay_folds,
+            seed=seed,
+        )
+    except ValueError as exc:
+        raise fail(escape(describe_invalid(exc))) from None
+
+
 def agent_train(
     table: Annotated[
         Path | None,
@@ -94,39 +132,37 @@ def agent_train(
     """
     import torch
 
-    from agent.expert import ExpertIterationConfig
     from agent.mcts import ROOT_RULES
-    from agent.train import AgentTrainConfig, load_labels, load_training_table, train_agent
+    from agent.train import load_training_table
 
     torch.set_num_threads(1)  # tiny batches: threads only add overhead on a shared CPU
     if root_rule not in ROOT_RULES:
         raise fail(f"--root-rule must be gumbel or puct, got {root_rule!r}")
     settings = get_settings()
-    defaults = AgentTrainConfig()
-    decision_costs = {
-        "missed_scam": missed_scam,
-        "wrongful_block": wrongful_block,
-        "review": escalate,  # the agent's escalation is a human review
-    }
-    try:  # the costs and the config check their own values (costs, folds); say which, exit 2
-        costs = settings.costs.replace(
-            **{k: v for k, v in decision_costs.items() if v is not None}
-        ).with_evidence(_parse_group_costs(group_cost))
-        config = AgentTrainConfig(
-            costs=costs,
-            search={**defaults.search, "num_simulations": simulations, "root_rule": root_rule},
-            expert=ExpertIterationConfig(
-                iterations=iterations, episodes=episodes, valid_cases=valid_cases, seed=seed
-            ),
-            selfplay_folds=selfplay_folds,
-            seed=seed,
-        )
-    except ValueError as exc:
-        raise fail(escape(describe_invalid(exc))) from None
+    config = _train_config(
+        settings,
+        missed_scam=missed_scam,
+        wrongful_block=wrongful_block,
+        escalate=escalate,
+        group_cost=group_cost,
+        search={"num_simulations": simulations, "root_rule": root_rule},
+        expert={"iterations": iterations, "episodes": episodes, "valid_cases": valid_cases},
+        selfplay_folds=selfplay_folds,
+        seed=seed,
+    )
     try:
         frame, path = load_training_table(settings, table)
     except FileNotFoundError as exc:
         raise InputError(str(exc)) from None
+    result = _train_with_progress(frame, settings, config, path, valid_cases)
+    _print_training(result, path.name)
+    return result
+
+
+def _train_with_progress(frame, settings, config, path, valid_cases: int):  # type: ignore[no-untyped-def]
+    """Run ``agent.train.train_agent`` with a progress bar per stage, self-play and validation."""
+    from agent.train import load_labels, train_agent
+
     with progress_bar(target=console) as progress:
         stage = progress.add_task("preparing", total=None)
         bars: dict[str, TaskID] = {}
@@ -161,6 +197,11 @@ def agent_train(
             on_case=on_case,
             on_iteration=on_iteration,
         )
+    return result
+
+
+def _print_training(result, table_name: str) -> None:  # type: ignore[no-untyped-def]
+    """The learning curve and the summary of an ``agent-train`` run."""
     curve = Table(title="Learning curve (validation, stratified sample)", title_justify="left")
     for column in (
         "iteration",
@@ -184,14 +225,13 @@ def agent_train(
         )
     console.print(curve)
     summary = Table(
-        title=f"Investigation agent (table {path.name})", show_header=False, title_justify="left"
+        title=f"Investigation agent (table {table_name})", show_header=False, title_justify="left"
     )
     summary.add_column("", style="bold")
     summary.add_column("")
     for key, value in result.summary_rows():
         summary.add_row(key, value)
     console.print(summary)
-    return result
 
 
 EVAL_COLUMNS = (
@@ -234,8 +274,6 @@ def agent_eval(
     ] = False,
 ) -> object:
     """Every policy side by side on the same held-out cases (the test split by default)."""
-    import os
-
     import polars as pl
     import torch
 
@@ -286,6 +324,17 @@ def agent_eval(
             json.dumps([{k: r[k] for k in REPORT_KEYS} for r in reports], indent=2) + "\n"
         )
         return evaluation
+    _print_evaluation(evaluation, reports, split, messages)
+    return evaluation
+
+
+def _print_evaluation(  # type: ignore[no-untyped-def]
+    evaluation: AgentEvaluation, reports: list[dict], split: str, messages
+) -> None:
+    """The policies' table, their paired differences, recall by typology (and by drift variant
+    when ``messages`` is given) and the realised-against-expected table."""
+    import os
+
     s = evaluation.sample
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     table = Table(
@@ -332,7 +381,6 @@ def agent_eval(
             )
         )
     console.print(_belief_table(evaluation))
-    return evaluation
 
 
 def _belief_table(evaluation: AgentEvaluation) -> Table:

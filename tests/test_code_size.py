@@ -28,16 +28,6 @@ MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 100
 JUSTIFIED = re.compile(r"^\s*#.*long function:\s*\S")
 
-# PENDING: over the limits today, in files that are being split on other branches (issue 19).
-# Remove each entry when its fix lands (test_pending_entries_are_still_over_the_limits fails until
-# it is removed); the test then holds the file to the limits again.
-PENDING = {
-    "models/train.py",  # module, 517 lines
-    "agent/cli.py:agent_train",  # 131 lines
-    "agent/cli.py:agent_eval",  # 128 lines
-}
-
-
 def _modules() -> list[Path]:
     return sorted(p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py"))
 
@@ -80,14 +70,13 @@ def test_module_and_function_sizes(path: Path) -> None:
     name = _name(path)
     problems = []
     n_lines = len(source.splitlines())
-    if n_lines > MAX_MODULE_LINES and name not in PENDING:
+    if n_lines > MAX_MODULE_LINES:
         problems.append(f"{name} has {n_lines} lines (at most {MAX_MODULE_LINES})")
     for function, size in long_functions(source):
-        if f"{name}:{function}" not in PENDING:
-            problems.append(
-                f"{name}:{function} has {size} lines (at most {MAX_FUNCTION_LINES} unless the "
-                "line above its def says '# long function: <why>')"
-            )
+        problems.append(
+            f"{name}:{function} has {size} lines (at most {MAX_FUNCTION_LINES} unless the "
+            "line above its def says '# long function: <why>')"
+        )
     assert not problems, "\n".join(problems)
 
 
@@ -104,14 +93,3 @@ def test_the_limit_can_be_justified_only_by_a_comment_above_the_def() -> None:
     assert long_functions(nested) == [("C.g", MAX_FUNCTION_LINES + 1)]
     at_the_limit = "\n".join(body.splitlines()[1:])  # the def and 99 lines: 100
     assert long_functions(f"def f():\n{at_the_limit}\n") == []
-
-
-def test_pending_entries_are_still_over_the_limits() -> None:
-    """A PENDING entry whose file was fixed (or renamed) must be removed."""
-    for entry in sorted(PENDING):
-        file, _, function = entry.partition(":")
-        source = (ROOT / file).read_text(encoding="utf-8")
-        if function:
-            assert function in dict(long_functions(source)), f"{entry}: no longer too long"
-        else:
-            assert len(source.splitlines()) > MAX_MODULE_LINES, f"{entry}: no longer too long"

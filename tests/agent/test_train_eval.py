@@ -139,7 +139,7 @@ def test_agent_eval_by_variant_splits_scam_recall(cli_env, trained_env: Settings
     runner = CliRunner()
     args = ["agent-eval", "--cases", "30", "--by-variant"]
     missing = runner.invoke(app, args, env=cli_env)
-    assert missing.exit_code == 1 and "no raw messages" in missing.output
+    assert missing.exit_code == 2 and "no raw messages" in missing.output
     raw.symlink_to(Path(trained_env.data_dir) / "raw", target_is_directory=True)
     try:
         result = runner.invoke(app, args, env=cli_env)
@@ -176,7 +176,7 @@ def test_agent_eval_without_a_trained_agent_says_so(trained_env: Settings) -> No
         )
     finally:
         get_settings.cache_clear()
-    assert result.exit_code == 1 and "agent-train" in result.output
+    assert result.exit_code == 2 and "agent-train" in result.output
 
 
 def test_agent_train_refuses_an_unknown_root_rule(trained_env: Settings) -> None:
@@ -221,7 +221,7 @@ def test_agent_train_refuses_bad_costs_in_one_line(tmp_path: Path) -> None:
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 2, result.output
-    assert result.output.strip() == "review must be a finite cost >= 0, got -1.0"
+    assert result.output.strip() == "error: review must be a finite cost >= 0, got -1.0"
 
 
 def test_with_neighbours_sets_its_own_neighbours_and_leaves_the_search_model(agent) -> None:
