@@ -28,6 +28,7 @@ MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 100
 JUSTIFIED = re.compile(r"^\s*#.*long function:\s*\S")
 
+
 def _modules() -> list[Path]:
     return sorted(p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py"))
 
