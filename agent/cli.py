@@ -17,7 +17,15 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from scamguard.console import InputError, console, err, fail, progress_bar
+from scamguard.console import (
+    InputError,
+    MissedScamOption,
+    WrongfulBlockOption,
+    console,
+    err,
+    fail,
+    progress_bar,
+)
 from scamguard.costs import describe_invalid
 from scamguard.settings import get_settings
 
@@ -100,14 +108,8 @@ def agent_train(
             help="Self-play with beliefs fitted without the case's fold of users (0: in sample)."
         ),
     ] = 4,
-    missed_scam: Annotated[
-        float | None,
-        typer.Option(help="Cost of allowing a scam; default: the settings' cost model."),
-    ] = None,
-    wrongful_block: Annotated[
-        float | None,
-        typer.Option(help="Cost of blocking a good user; default: the settings' cost model."),
-    ] = None,
+    missed_scam: MissedScamOption = None,
+    wrongful_block: WrongfulBlockOption = None,
     escalate: Annotated[
         float | None,
         typer.Option(

@@ -23,6 +23,8 @@ from features.online.cli import register as register_online_commands
 from models.challenger_cli import register as register_challenger_commands
 from models.text.cli import register as register_text_commands
 from scamguard.console import (
+    MissedScamOption,
+    WrongfulBlockOption,
     console,
     fail,
     kv_table,
@@ -171,14 +173,8 @@ def features(
 @app.command()
 def train(
     seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
-    missed_scam: Annotated[
-        float | None,
-        typer.Option(help="Cost of allowing a scam; default: the settings' cost model."),
-    ] = None,
-    wrongful_block: Annotated[
-        float | None,
-        typer.Option(help="Cost of blocking a good user; default: the settings' cost model."),
-    ] = None,
+    missed_scam: MissedScamOption = None,
+    wrongful_block: WrongfulBlockOption = None,
     review_cost: Annotated[
         float | None,
         typer.Option(help="Cost of a human review; default: the settings' cost model."),

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -34,6 +34,16 @@ if TYPE_CHECKING:
 
 console = Console()
 err = Console(stderr=True)
+
+# The cost options that `train` and `agent-train` share; None: the settings' cost model.
+MissedScamOption = Annotated[
+    float | None,
+    typer.Option(help="Cost of allowing a scam; default: the settings' cost model."),
+]
+WrongfulBlockOption = Annotated[
+    float | None,
+    typer.Option(help="Cost of blocking a good user; default: the settings' cost model."),
+]
 
 
 def progress_bar(

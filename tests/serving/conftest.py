@@ -15,9 +15,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import polars as pl
 import pytest
 from fastapi import FastAPI
 
+from pipelines.batch import latest_snapshot_path
 from scamguard.settings import Settings
 from serving.app import create_app
 from tests.conftest import make_settings
@@ -100,3 +102,13 @@ def client(base_url: str, counterpart: str) -> Iterator[httpx.Client]:
     """A client of the session's server (with the API key), whose store knows ``COUNTERPART``."""
     with httpx.Client(base_url=base_url, headers={"X-API-Key": API_KEY}, timeout=30) as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+def snapshot(serve_settings) -> pl.DataFrame:
+    return pl.read_parquet(latest_snapshot_path(serve_settings))
+
+
+@pytest.fixture(scope="module")
+def known_user(snapshot: pl.DataFrame) -> str:
+    return snapshot.sort("messages_30d", descending=True)["user_id"][0]

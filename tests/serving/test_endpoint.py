@@ -14,7 +14,6 @@ import polars as pl
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pipelines.batch import latest_snapshot_path
 from serving.app import MAX_BODY_BYTES, create_app
 from tests.serving.conftest import API_KEY, mirror_settings, serve, wait_loaded
 from tests.serving.factories import FIELDS, event, new_user, signed_up
@@ -27,16 +26,6 @@ SCAM_TEXT = (
 BENIGN_TEXT = (
     "Hello, thanks for applying. Could you share a sample of your work here on the platform?"
 )
-
-
-@pytest.fixture(scope="module")
-def snapshot(serve_settings) -> pl.DataFrame:
-    return pl.read_parquet(latest_snapshot_path(serve_settings))
-
-
-@pytest.fixture(scope="module")
-def known_user(snapshot: pl.DataFrame) -> str:
-    return snapshot.sort("messages_30d", descending=True)["user_id"][0]
 
 
 def metric_samples(text: str) -> dict[tuple[str, tuple], float]:

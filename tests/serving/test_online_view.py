@@ -10,21 +10,10 @@ import polars as pl
 import pytest
 
 from features.tables import load_clean_tables
-from pipelines.batch import latest_snapshot_path
 from serving.online import OnlineFeatures
 from serving.schemas import LoginEvent, MessageEvent, SignupEvent
 from tests.serving.factories import new_user
 from tests.serving.test_endpoint import BENIGN_TEXT, SCAM_TEXT
-
-
-@pytest.fixture(scope="module")
-def snapshot(serve_settings) -> pl.DataFrame:
-    return pl.read_parquet(latest_snapshot_path(serve_settings))
-
-
-@pytest.fixture(scope="module")
-def known_user(snapshot: pl.DataFrame) -> str:
-    return snapshot.sort("messages_30d", descending=True)["user_id"][0]
 
 
 @pytest.fixture(scope="module")
