@@ -57,8 +57,11 @@ QUIET_LOGGERS = ("mlflow", "alembic")
 def _quiet_libraries() -> None:
     import logging
     import os
+    import warnings
 
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when MLflow is imported
+    # great-expectations imports pyspark when it is installed; its pandas-version notice is noise here
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
 
