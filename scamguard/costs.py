@@ -62,6 +62,28 @@ class EvidenceCosts(BaseModel):
         return {EVENT_GROUP: 0.0, **self.model_dump()}
 
 
+class PivotCosts(BaseModel):
+    """What the pivoting investigation (``agent.pivots``) pays per step over the entity graph, and
+    how the accounts it finds are priced, in the unit of :class:`CostModel`.
+
+    ``expand``: list the accounts linked through one shared identifier (device, IP, instrument);
+    ``review``: look at one linked account (its evidence, or its label if decided before the
+    case's time). A linked scam account left unblocked costs ``member_weight * missed_scam``, a
+    wrongly blocked linked account ``member_weight * wrongful_block``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    expand: float = 0.2  # one identifier's listing: a graph query
+    review: float = 0.5  # one linked account's evidence: an analyst's glance
+    member_weight: float = 1.0  # linked accounts' outcome prices, as a share of the case's
+
+    @field_validator("*")
+    @classmethod
+    def _non_negative(cls, value: float, info: Any) -> float:
+        return _check_cost(f"pivots.{info.field_name}", value)
+
+
 class CostModel(BaseModel):
     """The prices of outcomes and evidence, in one unit (see the module docstring).
 
@@ -73,7 +95,8 @@ class CostModel(BaseModel):
       the right allow / block costs nothing;
     * ``review_capacity``: the most the reviewers can take, as a fraction of the scored rows in
       [0, 1] (the risk model's thresholds respect it; the agent does not use it);
-    * ``evidence``: the agent's lookup cost per evidence group.
+    * ``evidence``: the agent's lookup cost per evidence group;
+    * ``pivots``: the pivoting agent's prices (:class:`PivotCosts`).
 
     Defaults: a missed scam costs five wrongful blocks, a wrongful block ten reviews, and a review
     more than any single lookup (else escalating would beat gathering evidence).
@@ -86,6 +109,7 @@ class CostModel(BaseModel):
     review: float = 2.0
     review_capacity: float = 0.05
     evidence: EvidenceCosts = EvidenceCosts()
+    pivots: PivotCosts = PivotCosts()
 
     @field_validator("missed_scam", "wrongful_block", "review")
     @classmethod
@@ -123,7 +147,10 @@ class CostModel(BaseModel):
     def as_params(self, *, evidence: bool = False) -> dict[str, float]:
         """Flat ``cost_*`` entries for MLflow params: the decision prices and the review capacity,
         and with ``evidence`` one ``cost_evidence_<group>`` per group."""
-        params = {f"cost_{k}": float(v) for k, v in self.model_dump(exclude={"evidence"}).items()}
+        params = {
+            f"cost_{k}": float(v)
+            for k, v in self.model_dump(exclude={"evidence", "pivots"}).items()
+        }
         if evidence:
             params |= {f"cost_evidence_{g}": v for g, v in self.evidence.model_dump().items()}
         return params
