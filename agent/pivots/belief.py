@@ -12,7 +12,8 @@ cases (a message-passing network would have more weights than scams to fit them)
   their bin given the case's label and the identifier kind (``L[y, kind, bin]``, counted on the
   training cases' graphs, Laplace-smoothed): naive Bayes over the star;
 * the case's belief is a Platt map of (logit p0, that sum) fitted per investigation depth (number
-  of accounts reviewed: 0, 1, 2, 3+) on the validation cases under random investigations;
+  of accounts reviewed: 0, and 1 or more, :data:`MAX_DEPTH`) on the validation cases under
+  random investigations;
 * a reviewed account's belief is ``b * Q[1, bin] + (1 - b) * Q[0, bin]``, ``Q[y, bin]`` = P(it is
   a scam | its bin, the case's label y) from the training graphs (shrunk to the bin's mean p).
 
@@ -34,7 +35,9 @@ from agent.pivots.graph import KIND_ORDER, KNOWN_SCAM, CaseGraph, LinkedAccount
 BIN_EDGES: tuple[float, ...] = (0.05, 0.3)  # p_j cuts of the unlabelled bins
 N_BINS = 1 + len(BIN_EDGES) + 1  # known scam, then the p bins (a known benign label: the lowest)
 SCAM_BIN = 0
-MAX_DEPTH = 3  # depth buckets 0, 1, 2, 3+
+# Depth buckets 0 and 1+: a valid split holds a few dozen scams, too few for one Platt map per
+# depth beyond the first (per-depth maps fitted on 25 valid scams were not monotone in depth).
+MAX_DEPTH = 1
 
 
 def _logit(p: np.ndarray | float) -> np.ndarray:
@@ -138,7 +141,11 @@ def random_llr_sums(
     rng: np.random.Generator,
 ) -> tuple[float, int]:
     """A random investigation's (LLR sum, depth): a uniform number of the accounts reviewed."""
-    flat = [(kind_index(i.kind), int(b)) for i, bs in zip(graph.identifiers, bins) for b in bs]
+    flat = [
+        (kind_index(i.kind), int(b))
+        for i, bs in zip(graph.identifiers, bins, strict=True)
+        for b in bs
+    ]
     if not flat:
         return 0.0, 0
     depth = int(rng.integers(0, len(flat) + 1))
@@ -153,28 +160,31 @@ def fit_graph_model(
     *,
     copies: int = 4,
     seed: int = 0,
-    min_scams: int = 5,
+    min_scams: int = 10,
 ) -> GraphModel:
     """Tables on ``train`` = (graphs, labels); Platt per depth on ``valid`` = (graphs, labels,
-    p0 [N]: the case's own belief at the mask the investigations start from)."""
+    p0 [N]: the case's own belief at the mask the investigations start from). A depth bucket with
+    fewer than ``min_scams`` distinct scam cases gets the map fitted on every depth."""
     likelihood, member, unreviewed = fit_tables(belief, *train)
     model = GraphModel(likelihood, member, unreviewed, np.tile([1.0, 1.0, 0.0], (MAX_DEPTH + 1, 1)))
     graphs, y, p0 = valid
     rng = np.random.default_rng(seed)
-    rows, depth = [], []
+    rows, depth, case = [], [], []
     all_bins = [graph_bins(belief, g) for g in graphs]
     for _ in range(copies):
         for i, graph in enumerate(graphs):
             s, d = random_llr_sums(model, all_bins[i], graph, rng)
             rows.append((float(_logit(p0[i])), s, int(y[i])))
             depth.append(min(d, MAX_DEPTH))
+            case.append(i)
     x = np.asarray([(r[0], r[1]) for r in rows])
     t = np.asarray([r[2] for r in rows])
     dep = np.asarray(depth)
     pooled = _platt(x, t)
     for d in range(MAX_DEPTH + 1):
         sel = dep == d
-        enough = t[sel].sum() >= min_scams and (t[sel] == 0).sum() >= min_scams
+        scams = np.unique(np.asarray(case)[sel][t[sel] == 1]).size  # distinct scam cases
+        enough = scams >= min_scams and (t[sel] == 0).sum() >= min_scams
         model.platt[d] = _platt(x[sel], t[sel]) if enough else pooled
     return model
 

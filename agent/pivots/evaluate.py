@@ -84,8 +84,7 @@ def play_case(
     members = frozenset(
         (i, j)
         for i, j, b in reviewed
-        if b != SCAM_BIN
-        and (q := pm.model.member_belief(b_case, b)) * pm.miss > (1 - q) * pm.wrong
+        if b != SCAM_BIN and (q := pm.model.member_belief(b_case, b)) * pm.miss > (1 - q) * pm.wrong
     )
     seconds = time.perf_counter() - start
     state, _ = env.step(state, Action(DECIDE, decision=d, members=members))

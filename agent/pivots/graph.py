@@ -187,9 +187,7 @@ def link_tables(users: pl.LazyFrame, logins: pl.LazyFrame, payments: pl.LazyFram
     return LinkIndex.from_links(links)
 
 
-def table_values(
-    user_id: np.ndarray, as_of: np.ndarray, values: np.ndarray
-) -> ValuesFn:
+def table_values(user_id: np.ndarray, as_of: np.ndarray, values: np.ndarray) -> ValuesFn:
     """A :data:`ValuesFn` over case rows: ``user_id`` [N], ``as_of`` [N] (datetime64[us]),
     ``values`` [N, D]; a (user, time) with no row gets NaN."""
     micros = as_of.astype("datetime64[us]").astype(np.int64)

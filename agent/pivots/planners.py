@@ -46,8 +46,12 @@ class Node:
     @classmethod
     def root(cls, p0: float, graph: CaseGraph) -> Node:
         kinds = tuple(kind_index(i.kind) for i in graph.identifiers)
-        return cls(p0, kinds, tuple(len(i.accounts) for i in graph.identifiers),
-                   bins=tuple(() for _ in kinds))
+        return cls(
+            p0,
+            kinds,
+            tuple(len(i.accounts) for i in graph.identifiers),
+            bins=tuple(() for _ in kinds),
+        )
 
     @property
     def depth(self) -> int:
@@ -64,9 +68,7 @@ class Node:
     def steps(self) -> list[tuple[str, int]]:
         out = [(EXPAND_STEP, i) for i in range(len(self.kinds)) if i not in self.expanded]
         return out + [
-            (REVIEW_STEP, i)
-            for i in sorted(self.expanded)
-            if len(self.bins[i]) < self.sizes[i]
+            (REVIEW_STEP, i) for i in sorted(self.expanded) if len(self.bins[i]) < self.sizes[i]
         ]
 
 
@@ -201,7 +203,7 @@ def hindsight_cost(pm: PivotModel, node: Node, true_bins: list[np.ndarray]) -> f
     """The cheapest (evidence + stop cost) over every set of reviews, knowing each account's bin
     (``true_bins`` [I] arrays). Expansions are paid only where a review needs them."""
     per_ident = []
-    for i, bins in enumerate(true_bins):
+    for bins in true_bins:
         options = []
         for r in range(len(bins) + 1):
             for subset in itertools.combinations(range(len(bins)), r):
