@@ -19,10 +19,23 @@ import numpy as np
 
 from agent.belief import MaskedBelief
 from agent.env import DECISIONS
-from agent.evaluate import paired_difference
+from agent.evaluate import CaseSample, paired_difference, stratified_cases
 from agent.pivots.belief import SCAM_BIN, graph_bins
 from agent.pivots.env import DECIDE, EXPAND, REVEAL, REVIEW, Action, PivotEnv
-from agent.pivots.planners import EXPAND_STEP, REVIEW_STEP, STOP, Node, PivotModel, hindsight_cost
+from agent.pivots.planners import (
+    EXPAND_STEP,
+    REVIEW_STEP,
+    STOP,
+    Expectimax,
+    Node,
+    PivotModel,
+    gather_everything,
+    greedy,
+    greedy_macro,
+    hindsight_cost,
+)
+from agent.pivots.world import PivotData
+from scamguard.costs import CostModel
 
 StepFn = Callable[[PivotModel, Node], tuple[str, int]]
 
@@ -153,3 +166,66 @@ def report_rows(
                 row[subset] = stats
         rows.append(row)
     return rows
+
+
+# name -> a policy for one case, given the model (expectimax keeps a memo per case)
+POLICIES: dict[str, Callable[[PivotModel], StepFn]] = {
+    "gather-everything": lambda pm: gather_everything,
+    "greedy": lambda pm: greedy,
+    "greedy-macro": lambda pm: greedy_macro,
+}
+
+
+@dataclass
+class PivotEvaluation:
+    rows: list[dict]  # :func:`report_rows`
+    episodes: dict[str, list[PivotEpisode]]
+    sample: CaseSample
+    subsets: dict[str, np.ndarray]
+
+
+def evaluate_pivots(
+    pivots: PivotData,
+    costs: CostModel,
+    *,
+    split: str = "test",
+    cases: int = 2000,
+    seed: int = 0,
+    own_mask: int = 1,
+    with_expectimax: bool = True,
+    on_policy: Callable[[str, int], None] | None = None,
+    on_case: Callable[[], None] | None = None,
+) -> PivotEvaluation:
+    """Every pivot policy on the same stratified sample of ``split`` (``agent.evaluate``'s
+    sampling and weights), then :func:`report_rows` over every case, the fraud-ring scam cases,
+    the cases with a linked scam to catch, and the cases with any graph."""
+    part = pivots.data.splits[split]
+    if part.size == 0:
+        raise ValueError(f"no {split} cases")
+    sample = stratified_cases(part.labels, cases, seed=seed)
+    graphs = [pivots.graphs[split][r] for r in sample.rows]
+    env = PivotEnv(
+        pivots.data.layout, part.values[sample.rows], part.labels[sample.rows], graphs, costs=costs
+    )
+    pm = PivotModel(pivots.model, costs)
+    policies = dict(POLICIES)
+    if with_expectimax:
+        policies["expectimax"] = Expectimax
+    episodes: dict[str, list[PivotEpisode]] = {}
+    for name, policy in policies.items():
+        if on_policy is not None:
+            on_policy(name, env.labels.size)
+        episodes[name] = []
+        for case in range(env.labels.size):
+            episodes[name].append(
+                play_case(policy(pm), env, case, pm, pivots.belief, own_mask=own_mask)
+            )
+            if on_case is not None:
+                on_case()
+    subsets = {
+        "fraud_ring": part.typology[sample.rows] == "fraud_ring",
+        "with_members_at_risk": np.asarray([g.members_at_risk() > 0 for g in graphs]),
+        "with_graph": np.asarray([len(g.identifiers) > 0 for g in graphs]),
+    }
+    rows = report_rows(episodes, sample.weights, subsets, seed=seed)
+    return PivotEvaluation(rows, episodes, sample, subsets)
