@@ -77,8 +77,11 @@ class GraphModel:
     unreviewed_scam: np.ndarray  # [2, K]: P(an account is an unknown scam | case label y, kind)
     platt: np.ndarray  # [MAX_DEPTH + 1, 3]: (a, c, e) of logit b = a logit p0 + c S + e
 
+    def __post_init__(self) -> None:
+        self.llr_table = np.log(self.likelihood[1] / self.likelihood[0]).tolist()  # [K][N_BINS]
+
     def llr(self, kind: int, b: int) -> float:
-        return float(np.log(self.likelihood[1, kind, b] / self.likelihood[0, kind, b]))
+        return self.llr_table[kind][b]
 
     def case_belief(self, p0: float, llr_sum: float, depth: int) -> float:
         a, c, e = self.platt[min(depth, MAX_DEPTH)]
@@ -167,6 +170,7 @@ def fit_graph_model(
     fewer than ``min_scams`` distinct scam cases gets the map fitted on every depth."""
     likelihood, member, unreviewed = fit_tables(belief, *train)
     model = GraphModel(likelihood, member, unreviewed, np.tile([1.0, 1.0, 0.0], (MAX_DEPTH + 1, 1)))
+    # the Platt maps are filled in place below; llr_table depends on the likelihood only
     graphs, y, p0 = valid
     rng = np.random.default_rng(seed)
     rows, depth, case = [], [], []

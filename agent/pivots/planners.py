@@ -79,10 +79,17 @@ class PivotModel:
         self.model, self.costs = model, costs
         w = costs.pivots.member_weight
         self.miss, self.wrong = w * costs.missed_scam, w * costs.wrongful_block
+        self._beliefs: dict[tuple, float] = {}  # (p0, kinds, bins) -> belief
 
     def belief(self, node: Node) -> float:
-        s = sum(self.model.llr(node.kinds[i], b) for i, bs in enumerate(node.bins) for b in bs)
-        return self.model.case_belief(node.p0, s, node.depth)
+        key = (node.p0, node.kinds, node.bins)
+        cached = self._beliefs.get(key)
+        if cached is None:
+            s = sum(self.model.llr(node.kinds[i], b) for i, bs in enumerate(node.bins) for b in bs)
+            cached = self._beliefs[key] = self.model.case_belief(node.p0, s, node.depth)
+            if len(self._beliefs) > 1_000_000:
+                self._beliefs.clear()
+        return cached
 
     def members_to_block(self, node: Node) -> list[tuple[int, int]]:
         """(identifier, position in its sorted bins) of the reviewed accounts worth blocking."""
