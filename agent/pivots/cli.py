@@ -65,8 +65,6 @@ def agent_eval_pivots(
     from agent.pivots.world import build_pivot_data
 
     settings = get_settings()
-    if not (settings.features_dir / "training.parquet").exists():
-        raise fail("no training table: run `scamguard features` first", as_json=as_json)
     pivots = {"expand": expand_cost, "review": review_cost}
     decisions = {"missed_scam": missed_scam, "wrongful_block": wrongful_block}
     try:
@@ -79,6 +77,8 @@ def agent_eval_pivots(
         )
     except ValueError as exc:
         raise fail(escape(describe_invalid(exc)), as_json=as_json) from None
+    if not (settings.features_dir / "training.parquet").exists():
+        raise fail("no training table: run `scamguard features` first", as_json=as_json)
     out = err if as_json else console
     with progress_bar(target=out) as progress:
         task = progress.add_task("belief and graphs", total=None)
