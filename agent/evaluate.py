@@ -12,9 +12,9 @@ bootstrap interval of the difference in mean total cost between two policies.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import polars as pl
@@ -141,9 +141,19 @@ def play(
     return episodes
 
 
+class Scored(Protocol):
+    """What :func:`paired_difference` reads of an episode (``Episode``, ``PivotEpisode``)."""
+
+    @property
+    def total_cost(self) -> float: ...
+
+    @property
+    def label(self) -> int: ...
+
+
 def paired_difference(
-    a: list[Episode],
-    b: list[Episode],
+    a: Sequence[Scored],
+    b: Sequence[Scored],
     weights: np.ndarray,
     *,
     n_boot: int = 2000,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -142,7 +143,7 @@ def report_rows(
         row: dict = {"policy": name}
         for subset, sel in {"all": every, **subsets}.items():
             part = [e for e, s in zip(eps, sel, strict=True) if s]
-            stats = {
+            stats: dict[str, Any] = {
                 "cases": int(sel.sum()),
                 "mean_total_cost": _mean([e.total_cost for e in eps], w, sel),
                 "mean_expected_cost": _mean([e.expected_cost for e in eps], w, sel),

@@ -157,7 +157,7 @@ def case_graph(
             live.append((key, kind, others))
     live.sort(key=lambda item: KIND_ORDER.index(item[1]))  # stable: earliest link first per kind
     seen: set[str] = set()
-    identifiers = []
+    identifiers: list[Identifier] = []
     for _, kind, others in live:
         if len(identifiers) == max_identifiers:
             break

@@ -165,4 +165,4 @@ def test_pivot_costs_live_in_the_cost_model() -> None:
     assert costs.pivots.expand > 0 and costs.pivots.review > 0
     assert "cost_pivots" not in costs.as_params(evidence=True)
     with pytest.raises(ValueError, match="pivots.review"):
-        CostModel(pivots={"review": -1.0})
+        CostModel.model_validate({"pivots": {"review": -1.0}})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import numpy as np
@@ -24,7 +25,7 @@ def _ts(days: float) -> datetime:
     return datetime.fromtimestamp(T.timestamp() + days * 86400, tz=UTC)
 
 
-def _links(rows: list[tuple[str, str, str, float]]) -> LinkIndex:
+def _links(rows: Sequence[tuple[str, str, str, float]]) -> LinkIndex:
     return LinkIndex.from_links(
         pl.DataFrame(
             {
@@ -81,7 +82,8 @@ def test_case_graph_ignores_future_links_and_labels() -> None:
 
 
 def test_case_graph_knows_labels_decided_before_and_drops_hubs() -> None:
-    rows = [("case", "device", "hub", -9)] + [(f"u{k}", "device", "hub", -8) for k in range(60)]
+    rows: list[tuple[str, str, str, float]] = [("case", "device", "hub", -9)]
+    rows += [(f"u{k}", "device", "hub", -8) for k in range(60)]
     rows += [("case", "instrument", "card", -5), ("bad", "instrument", "card", -4)]
     labels = _labels([("bad", "payment_fraud", -1, -3)])
     graph = case_graph("case", AS_OF, _links(rows), labels, _values(["case"]), hub_limit=50)
@@ -93,7 +95,10 @@ def test_case_graph_knows_labels_decided_before_and_drops_hubs() -> None:
 
 
 def test_case_graph_is_bounded_and_lists_each_account_once() -> None:
-    rows = [("case", "device", "d1", -9), ("case", "ip", "i1", -9)]
+    rows: list[tuple[str, str, str, float]] = [
+        ("case", "device", "d1", -9),
+        ("case", "ip", "i1", -9),
+    ]
     rows += [(f"u{k}", "device", "d1", -8 + k * 0.1) for k in range(5)]
     rows += [("u0", "ip", "i1", -7), ("v", "ip", "i1", -6)]
     graph = case_graph(
