@@ -297,9 +297,9 @@ def serve(
     """Start the real-time scoring endpoint (FastAPI on uvicorn)."""
     import uvicorn
 
-    from serving.app import create_app
+    from serving.app import create_app, server_config
 
-    uvicorn.run(create_app(get_settings()), host=host, port=port, log_level="info")
+    uvicorn.Server(server_config(create_app(get_settings()), host=host, port=port)).run()
 
 
 @app.command()

@@ -9,14 +9,16 @@ has its own router with the same ``/v1`` prefix and API key.
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Annotated, cast
 
 from fastapi import APIRouter, Body
 
 from features.text import text_findings
-from models.overrides import apply_known_label
-from serving.deps import ApiKeyDep, OnlineDep, ScorerDep, StateDep
-from serving.online import feature_frame
+from models.overrides import KnownLabel, apply_known_label
+from scamguard.privacy import pseudonymise
+from serving.deps import ApiKeyDep, KeyNameDep, OnlineDep, Scorer, ScorerDep, StateDep
+from serving.online import NOT_SEEN, Features, feature_frame
 from serving.schemas import SCORE_EXAMPLES, Decision, ScoreEvent, ScoreResponse, error_responses
 from serving.validation import check_event
 
@@ -47,56 +49,88 @@ def score_event(
     scorer: ScorerDep,
     online: OnlineDep,
     state: StateDep,
+    key: KeyNameDep,
 ) -> ScoreResponse:
     """Record the event in the online store and score its acting user on their features just
     after it (the event itself included).
 
-    Every decision is appended to the audit log with the event, the reasons, the reason features
-    and their values (the evidence), and the model version.
+    Every decision is appended to the audit log with the event (personal fields and texts as
+    keyed hashes), the reasons, the reason features and their values (the evidence), the model
+    version and the name of the API key used.
+
+    **Repeats.** Delivery may repeat an event: an `event_id` already recorded for the event's
+    table is not recorded again, and the first answer is returned (the event id, the event and
+    its answer are committed together).
 
     The event is checked against the store first (``serving.validation``) and recorded only if
     it passes: the acting user (and the recipient or payee) must have signed up, no earlier than
     the event; the event may not be dated more than ``max_clock_skew_s`` (default 300 s) into
-    the future. Each failure is a 422 naming the field. A second signup of an existing user is a
-    **409 Conflict** (the account exists; a retried signup sees the same).
+    the future. Each failure is a 422 naming the field. A second signup of an existing user
+    (with a new `event_id`) is a **409 Conflict**.
     """
-    with online.exclusive():  # check and record atomically: a rejected event changes nothing
-        check_event(event, online, state.settings)
+    with online.exclusive():  # check, record, score and remember atomically
+        first = online.first_answer(event)
+        if isinstance(first, str):  # a repeat of a scored event: the same answer
+            state.metrics.repeats.labels("/v1/score").inc()
+            return ScoreResponse.model_validate_json(first)
         started = time.perf_counter()
-        features = online.features_for(event)
+        if first is NOT_SEEN:
+            check_event(event, online, state.settings)  # a rejected event changes nothing
+            features = online.features_for(event)
+        else:  # recorded before through /v1/events: scored now, not counted again
+            features = online.read_features(event.user_id, event.ts)
         known = online.known_label(event.user_id, event.ts)
+        response, record = _decide(event, features, known, scorer, online.as_of)
+        online.remember(event, response.model_dump_json())
+    state.metrics.score_latency.labels(event.event_type).observe(time.perf_counter() - started)
+    state.metrics.decisions.labels(event.event_type, response.decision).inc()
+    state.audit(
+        {
+            **record,
+            "event": pseudonymise(
+                event.model_dump(mode="json", exclude={"event_type", "user_id", "event_id", "ts"}),
+                state.settings.pii_key,
+            ),
+            "api_key": key,
+        }
+    )
+    return response
+
+
+def _decide(
+    event: ScoreEvent,
+    features: Features,
+    known: KnownLabel | None,
+    scorer: Scorer,
+    features_as_of: datetime,
+) -> tuple[ScoreResponse, dict]:
+    """The answer to ``event`` and its audit record (without the event's own fields)."""
     out = scorer.score(feature_frame(features, scorer.feature_names)).row(0, named=True)
     decided = apply_known_label(out["decision"], [str(r) for r in out["reasons"] or []], known)
-    reasons = decided.reasons + event_text_reasons(event)
-    state.metrics.score_latency.labels(event.event_type).observe(time.perf_counter() - started)
-    state.metrics.decisions.labels(event.event_type, decided.decision).inc()
-
     response = ScoreResponse(
         risk=float(out["risk"]),
         decision=cast(Decision, decided.decision),
-        reasons=reasons,
+        reasons=decided.reasons + event_text_reasons(event),
         model_version=scorer.model_version,
         event_type=event.event_type,
         event_id=event.event_id,
         user_id=event.user_id,
-        features_as_of=online.as_of,
+        features_as_of=features_as_of,
     )
     codes = [out.get(f"reason_{i}") for i in (1, 2, 3)]
-    state.audit(
-        {
-            "kind": "online",
-            "event_id": event.event_id,
-            "event_type": event.event_type,
-            "user_id": event.user_id,
-            "event_ts": event.ts.isoformat(),
-            "risk": response.risk,
-            "decision": response.decision,
-            "reasons": response.reasons,
-            "reason_codes": [c for c in codes if c],
-            "override": decided.rule,
-            "evidence": {c: features.get(c) for c in codes if c},
-            "model_version": response.model_version,
-            "features_as_of": online.as_of.isoformat(),
-        }
-    )
-    return response
+    record = {
+        "kind": "online",
+        "event_id": event.event_id,
+        "event_type": event.event_type,
+        "user_id": event.user_id,
+        "event_ts": event.ts.isoformat(),
+        "risk": response.risk,
+        "decision": response.decision,
+        "reasons": response.reasons,  # words and feature values, never the event's text
+        "reason_codes": [c for c in codes if c],
+        "override": decided.rule,
+        "evidence": {c: features.get(c) for c in codes if c},
+        "model_version": response.model_version,
+        "features_as_of": features_as_of.isoformat(),
+    }
+    return response, record

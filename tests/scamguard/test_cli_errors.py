@@ -79,6 +79,7 @@ def test_a_placeholder_key_in_production_is_one_line_through_the_console_script(
         "SCAMGUARD_DATA_DIR": str(tmp_path / "data"),
         "SCAMGUARD_ENVIRONMENT": "production",
         "SCAMGUARD_API_KEY": "dev-key",
+        "SCAMGUARD_PII_KEY": "a-real-pii-key-0123",
     }
     script = Path(sys.executable).with_name("scamguard")
     done = subprocess.run(
