@@ -38,7 +38,7 @@ from fastapi.staticfiles import StaticFiles
 
 from scamguard.settings import Settings
 from serving.deps import ServingState
-from serving.logs import RequestLogMiddleware, log_config
+from serving.logs import RequestLogMiddleware, log_config, silence_uvicorn_access_log
 from serving.metrics import MetricsMiddleware, ServingMetrics
 from serving.routes import events, health, investigate, metrics, score
 
@@ -155,7 +155,7 @@ def server_config(
     """How ``app`` is served: uvicorn with its access log off (``serving.logs`` writes a
     pseudonymised one) and, with ``configure_logging``, uvicorn's console logging extended to the
     ``scamguard`` loggers. ``kwargs`` go to ``uvicorn.Config`` (host, port, ...)."""
-    return uvicorn.Config(
+    config = uvicorn.Config(
         app,
         log_level=log_level,
         log_config=log_config(log_level) if configure_logging else None,
@@ -163,3 +163,5 @@ def server_config(
         lifespan="on",
         **kwargs,
     )
+    silence_uvicorn_access_log()
+    return config

@@ -101,6 +101,22 @@ async def _internal_error(send: Send, kind: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def _drop(record: logging.LogRecord) -> bool:
+    return False
+
+
+def silence_uvicorn_access_log() -> None:
+    """Drop every record of uvicorn's access logger (client IP and port, raw path and query).
+
+    ``access_log=False`` alone is not enough: uvicorn then only empties that logger's handlers
+    and stops it propagating, and a later logging set-up in the process (a library's) can make
+    it propagate to the root handlers again. A filter on the logger drops the records at the
+    source, whatever the handlers."""
+    logger = logging.getLogger("uvicorn.access")
+    if _drop not in logger.filters:
+        logger.addFilter(_drop)
+
+
 def log_config(level: str = "info") -> dict[str, Any]:
     """uvicorn's default logging config with the ``scamguard`` loggers on its console handler."""
     from uvicorn.config import LOGGING_CONFIG
