@@ -293,13 +293,17 @@ def batch_score(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    log_level: Annotated[
+        str, typer.Option(help="debug, info (one line per request), warning, error.")
+    ] = "info",
 ) -> None:
     """Start the real-time scoring endpoint (FastAPI on uvicorn)."""
     import uvicorn
 
     from serving.app import create_app, server_config
 
-    uvicorn.Server(server_config(create_app(get_settings()), host=host, port=port)).run()
+    config = server_config(create_app(get_settings()), host=host, port=port, log_level=log_level)
+    uvicorn.Server(config).run()
 
 
 @app.command()

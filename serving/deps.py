@@ -22,8 +22,9 @@ import logging
 import pickle
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 
 import polars as pl
 from fastapi import Depends, HTTPException, Request, Security, status
@@ -50,6 +51,10 @@ class Scorer(Protocol):
 
     def score(self, df: pl.DataFrame) -> pl.DataFrame:
         """Columns ``risk, decision, reason_1..3, reasons`` for each row of ``df``."""
+        ...
+
+    def score_one(self, features: Mapping[str, float | None]) -> dict[str, Any]:
+        """The same for one row given as a mapping (no DataFrame built)."""
         ...
 
 
@@ -150,7 +155,9 @@ class ServingState:
         self.audit_log.append(record)
 
 
-def get_state(request: Request) -> ServingState:
+async def get_state(request: Request) -> ServingState:
+    # The dependencies are coroutines that do no I/O: FastAPI runs a plain function dependency
+    # in its thread pool, a hop per dependency per request.
     return request.app.state.serving
 
 
@@ -161,13 +168,13 @@ def _not_ready(state: ServingState) -> HTTPException:
     return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=f"not ready: {state.reason}")
 
 
-def get_scorer(state: StateDep) -> Scorer:
+async def get_scorer(state: StateDep) -> Scorer:
     if state.loading or state.scorer is None:
         raise _not_ready(state)
     return state.scorer
 
 
-def get_online(state: StateDep) -> OnlineFeatures:
+async def get_online(state: StateDep) -> OnlineFeatures:
     if state.loading or state.online is None:
         raise _not_ready(state)
     return state.online
@@ -197,7 +204,7 @@ def key_name(presented: str, keys: dict[str, str]) -> str | None:
     return found
 
 
-def require_api_key(
+async def require_api_key(
     state: StateDep, x_api_key: Annotated[str | None, Security(api_key_header)] = None
 ) -> str:
     """401 unless the ``X-API-Key`` header is one of ``settings.endpoint_keys``; the key's name."""

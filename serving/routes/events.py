@@ -4,7 +4,8 @@
 feeds features: reports (``reports_*``, ``reporters_total``) and labels (known-bad neighbours
 and components), and for callers that want an endpoint event recorded without a decision.
 Its own router with the same ``/v1`` prefix and API key as ``/v1/score`` (a router included in
-another loses its prefix in the metrics' route label).
+another loses its prefix in the metrics' route label). Like ``/v1/score``, a coroutine that works
+on the event loop (``serving.routes.score``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ router = APIRouter(
 
 
 @router.post("/events", response_model=Recorded)
-def record_event(
+async def record_event(
     event: Annotated[
         RecordedEvent,
         Body(
