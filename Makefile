@@ -24,9 +24,10 @@ demo: install ## Simulate the marketplace, ingest, build features, train, batch-
 test: install ## Run the test suite
 	$(BIN)/python -m pytest -q
 
-bench: install ## Benchmarks: features at 1M users (~6 min), then the SMS text benchmark (~21 min)
+bench: install ## Benchmarks: features at 1M users (~6 min), SMS text (~21 min), serving vs mlflow (~8 min)
 	$(BIN)/python benchmarks/features_bench.py
 	$(BIN)/python benchmarks/text_bench.py --threads 1
+	$(BIN)/python benchmarks/serve_bench.py
 
 lint: install ## Ruff and mypy (the packages, benchmarks and tests)
 	$(BIN)/ruff check .

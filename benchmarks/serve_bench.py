@@ -179,6 +179,7 @@ class Server:
     def __init__(self, name: str, argv: list[str], env: dict[str, str], port: int, ready: str):
         self.name, self.argv, self.env, self.port, self.ready_path = name, argv, env, port, ready
         self.proc: subprocess.Popen | None = None
+        self.log = open(os.devnull, "w")  # noqa: SIM115  (replaced by run() with a log file)
 
     @property
     def url(self) -> str:
@@ -186,12 +187,14 @@ class Server:
 
     def __enter__(self) -> Server:
         self.proc = subprocess.Popen(
-            self.argv, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            self.argv, env=self.env, stdout=subprocess.DEVNULL, stderr=self.log
         )
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited at start: {' '.join(self.argv)}")
+                raise RuntimeError(
+                    f"{self.name} exited at start: {' '.join(self.argv)} (log: {self.log.name})"
+                )
             try:
                 if httpx.get(self.url + self.ready_path, timeout=5).status_code == 200:
                     return self
@@ -201,6 +204,7 @@ class Server:
         raise TimeoutError(f"{self.name} not ready after 600 s")
 
     def __exit__(self, *exc: object) -> None:
+        self.log.close()
         if self.proc is not None:
             self.proc.terminate()
             try:
@@ -218,13 +222,19 @@ def ours(data_dir: Path) -> Server:
         "PYTHONPATH": str(ROOT),
     }
     argv = [sys.executable, "-m", "scamguard.cli", "serve", "--port", str(port)]
-    argv += ["--log-level", "warning"]
+    argv += ["--log-level", "info"]  # as deployed: one request line each (to /dev/null here)
     return Server("ours", argv, env, port, "/readyz")
 
 
 def mlflow_server(data_dir: Path, model_uri: str, workers: int) -> Server:
     port = _free_port()
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{(data_dir / 'mlflow.db').resolve()}"}
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{(data_dir / 'mlflow.db').resolve()}",
+        "PYTHONPATH": str(ROOT),  # the pickled pyfunc's classes (models.pyfunc)
+        # mlflow execs `uvicorn` by name: this interpreter's scripts first on the path
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     mlflow = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"
     argv = [mlflow, "models", "serve", "-m", model_uri, "--env-manager", "local"]
     argv += ["-h", "127.0.0.1", "-p", str(port), "-w", str(workers)]
@@ -333,12 +343,18 @@ def main(argv: list[str] | None = None) -> dict:
     load_before = os.getloadavg()
     results: dict = {"machine": {"cpus": os.cpu_count(), "load_before": load_before}}
     key = {"X-API-Key": API_KEY}
-    with ours(data_dir) as server:
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    server = ours(data_dir)
+    server.log = open(args.work_dir / "ours.log", "w")  # noqa: SIM115
+    with server:
         results["ours"] = run_levels(server, "/v1/score", payloads["non_text"], key, args)
         if not args.skip_text:
             results["ours_text"] = run_levels(server, "/v1/score", payloads["text"], key, args)
     if not args.skip_mlflow:
-        with mlflow_server(data_dir, champion_uri(data_dir), args.mlflow_workers) as server:
+        server = mlflow_server(data_dir, champion_uri(data_dir), args.mlflow_workers)
+        server.log = open(args.work_dir / "mlflow.log", "w")  # noqa: SIM115
+        _log(f"  results so far: {json.dumps(results)}")
+        with server:
             results["mlflow"] = run_levels(server, "/invocations", payloads["mlflow"], {}, args)
     results["machine"]["load_after"] = os.getloadavg()
     if "mlflow" in results and results["mlflow"].get("c16", {}).get("rps"):
