@@ -253,7 +253,7 @@ async def _drive(
 ) -> dict:
     latencies: list[float] = []
     cpu_at_start: float | None = None
-    errors: dict[int, int] = {}
+    errors: dict[str, int] = {}
     start = time.perf_counter()
     measure_from, stop_at = start + warmup, start + warmup + seconds
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -264,7 +264,11 @@ async def _drive(
         async def worker(offset: int) -> None:
             i = offset
             while (now := time.perf_counter()) < stop_at:
-                response = await client.post(path, json=bodies[i % len(bodies)])
+                try:
+                    response = await client.post(path, json=bodies[i % len(bodies)])
+                    status: int | str = response.status_code
+                except httpx.TransportError as exc:  # counted, not fatal: a reset connection
+                    status = type(exc).__name__
                 done = time.perf_counter()
                 i += concurrency
                 if now >= measure_from:
@@ -272,8 +276,8 @@ async def _drive(
                     if cpu_at_start is None and pid is not None:
                         cpu_at_start = cpu_seconds(pid)
                     latencies.append(done - now)
-                    if response.status_code != 200:
-                        errors[response.status_code] = errors.get(response.status_code, 0) + 1
+                    if status != 200:
+                        errors[str(status)] = errors.get(str(status), 0) + 1
 
         await asyncio.gather(*(worker(k) for k in range(concurrency)))
     elapsed = max(time.perf_counter() - measure_from, 1e-9)
