@@ -35,6 +35,7 @@ from scamguard.console import (
     read_training_table,
 )
 from scamguard.settings import Settings, get_settings
+from serving.loop_cli import register as register_loop_commands
 
 if TYPE_CHECKING:
     from models.train import TrainResult
@@ -381,9 +382,19 @@ register_text_commands(app)
 register_challenger_commands(app)
 register_online_commands(app)
 register_agent_commands(app)
+register_loop_commands(app)
 
-# Every command: an error is one line naming the problem (exit 2 for bad input), never a traceback.
-for _command in app.registered_commands:
+# Every command, in sub-apps too (`rules check`): an error is one line naming the problem (exit 2
+# for bad input), never a traceback.
+for _command in [
+    *app.registered_commands,
+    *(
+        c
+        for g in app.registered_groups
+        if g.typer_instance
+        for c in g.typer_instance.registered_commands
+    ),
+]:
     if _command.callback is not None:
         _command.callback = one_line_errors(_command.callback)
 

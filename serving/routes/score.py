@@ -13,10 +13,13 @@ from typing import Annotated, cast
 
 from fastapi import APIRouter, Body
 
+from features.event_rows import event_fields
 from features.text import text_findings
 from models.overrides import apply_known_label
+from models.rules import apply_rules
 from serving.deps import ApiKeyDep, OnlineDep, ScorerDep, StateDep
 from serving.online import feature_frame
+from serving.rules import RulesDep
 from serving.schemas import SCORE_EXAMPLES, Decision, ScoreEvent, ScoreResponse, error_responses
 from serving.validation import check_event
 
@@ -47,12 +50,15 @@ def score_event(
     scorer: ScorerDep,
     online: OnlineDep,
     state: StateDep,
+    rules: RulesDep,
 ) -> ScoreResponse:
     """Record the event in the online store and score its acting user on their features just
     after it (the event itself included).
 
-    Every decision is appended to the audit log with the event, the reasons, the reason features
-    and their values (the evidence), and the model version.
+    Known labels decide first, then the rules of the rules file (``SCAMGUARD_RULES_FILE``,
+    re-read on change), then the model; every rule that fired is a reason (``rule R1 (owner):
+    note``). Every decision is appended to the audit log with the event, the reasons, the rules
+    that fired, the reason features and their values (the evidence), and the model version.
 
     The event is checked against the store first (``serving.validation``) and recorded only if
     it passes: the acting user (and the recipient or payee) must have signed up, no earlier than
@@ -66,7 +72,10 @@ def score_event(
         features = online.features_for(event)
         known = online.known_label(event.user_id, event.ts)
     out = scorer.score(feature_frame(features, scorer.feature_names)).row(0, named=True)
-    decided = apply_known_label(out["decision"], [str(r) for r in out["reasons"] or []], known)
+    fired = rules.fired({**features, **event_fields(event)})
+    # known labels first, then the rules, then the model (models.rules)
+    ruled = apply_rules(out["decision"], [str(r) for r in out["reasons"] or []], fired)
+    decided = apply_known_label(ruled.decision, ruled.reasons, known)
     reasons = decided.reasons + event_text_reasons(event)
     state.metrics.score_latency.labels(event.event_type).observe(time.perf_counter() - started)
     state.metrics.decisions.labels(event.event_type, decided.decision).inc()
@@ -93,7 +102,8 @@ def score_event(
             "decision": response.decision,
             "reasons": response.reasons,
             "reason_codes": [c for c in codes if c],
-            "override": decided.rule,
+            "override": decided.rule or ruled.rule,
+            "rules": [r.id for r in fired],
             "evidence": {c: features.get(c) for c in codes if c},
             "model_version": response.model_version,
             "features_as_of": online.as_of.isoformat(),
