@@ -203,7 +203,11 @@ def rules_check(
     if as_json:
         _print_json({"file": str(file), "problems": [], "rules": ids})
         return
-    console.print(f"{file}: ok, {len(ids)} enabled rule(s): {', '.join(ids) or '-'}")
+    console.print(
+        f"{file}: ok, {len(ids)} enabled rule(s): {', '.join(ids) or '-'}",
+        soft_wrap=True,
+        highlight=False,
+    )
 
 
 @rules_app.command("backtest")
@@ -242,12 +246,16 @@ def _backtest_table(result) -> Table:  # type: ignore[no-untyped-def]
     table = Table(
         title=(
             f"Rules backtest {result.start} .. {result.end}: {result.user_days:,} user-days, "
-            f"{result.scams:,} scam; model alone {result.model_cost:.4f} per user-day"
+            f"{result.scams:,} scam; cost per user-day: model alone {result.model_cost:.4f}, "
+            "Δ with the rule"
         ),
         title_justify="left",
     )
-    for column in ("rule", "action", "hits", "users", "precision", "recall", "cost change"):
-        table.add_column(column, justify="left" if column in ("rule", "action") else "right")
+    widest = max(len(r.rule) for r in result.rules)
+    table.add_column("rule", min_width=widest, overflow="fold")
+    table.add_column("action")
+    for column in ("hits", "users", "precision", "recall", "Δ cost"):
+        table.add_column(column, justify="right")
 
     def share(v: float | None) -> str:
         return "-" if v is None else f"{v:.3f}"
