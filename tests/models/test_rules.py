@@ -12,7 +12,7 @@ import pytest
 from features.event_rows import event_fields
 from models.decisions import ALLOW, BLOCK, REVIEW
 from models.overrides import KnownLabel, apply_known_label
-from models.rules import RuleSet, RulesError, apply_rule_hits, apply_rules, load_rules, parse_rules
+from models.rules import RulesError, RuleSet, apply_rule_hits, apply_rules, load_rules, parse_rules
 from scamguard.events import MessageEvent
 
 GOOD = """
