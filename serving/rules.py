@@ -2,7 +2,8 @@
 
 :class:`RulesHolder` keeps the current ``models.rules.RuleSet`` of ``settings.rules_path`` in
 memory. A background thread re-reads the file every ``settings.rules_poll_s`` seconds (2 by
-default) and swaps the rules in when its content changed; ``SIGHUP`` asks for the same at once
+default) and swaps the rules in when its content changed and stayed the same for one more poll
+(a file caught half-written is never loaded); ``SIGHUP`` asks for the same at once
 (installed when the server runs in the main thread, as ``scamguard serve`` does). A file that
 fails to load (bad YAML, an unknown field, a bad regex) changes nothing: the server keeps its
 current rules and logs one line naming the problems. A file that disappears means no rules.
@@ -42,6 +43,7 @@ class RulesHolder:
         self.poll_s = poll_s
         self._rules = RuleSet(source=f"{self.path} (not loaded yet)")
         self._digest: str | None = None
+        self._pending: str | None = None  # new content seen by one poll, not yet loaded
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -52,9 +54,12 @@ class RulesHolder:
     def current(self) -> RuleSet:
         return self._rules
 
-    def reload(self, *, force: bool = False) -> bool:
+    def reload(self, *, force: bool = False, settle: bool = False) -> bool:
         """Re-read the file if its content changed (or ``force``); True if the rules changed.
-        On a bad file: keep the current rules, log one line, remember the error."""
+        On a bad file: keep the current rules, log one line, remember the error.
+
+        ``settle`` (the poller): load new content only once two reads in a row saw it, so a
+        file caught half-written (an editor truncating, then writing) is never loaded."""
         with self._lock:
             try:
                 content = self.path.read_bytes() if self.path.exists() else b""
@@ -62,6 +67,9 @@ class RulesHolder:
                 return self._failed(f"cannot read {self.path}: {exc}")
             digest = hashlib.sha256(content).hexdigest() if self.path.exists() else "absent"
             if digest == self._digest and not force:
+                return False
+            if settle and digest != self._pending:
+                self._pending = digest  # seen once: load it at the next poll if still the same
                 return False
             try:
                 rules = load_rules(self.path)
@@ -103,7 +111,7 @@ class RulesHolder:
     def _poll(self) -> None:
         while not self._stop.wait(self.poll_s):
             try:
-                self.reload()
+                self.reload(settle=True)
             except Exception:  # never let the poller die: the next poll tries again
                 log.exception("rules reload failed")
 
