@@ -1,0 +1,143 @@
+"""The variant drill: does the monitor page on the new scam variant, and only on it?
+
+Simulates ``--weeks`` weeks with the variant starting ``--drift-weeks`` before the end, trains a
+champion on the data before the monitored window, replays the daily job day by day (ingest,
+features, scores; the monitor on the monitored days) and prints, per monitored day, the alerts
+and the signals that matter. Used for docs/results/monitoring.md:
+
+    python benchmarks/monitoring_drill.py --seed 0 --users 20000 --out /tmp/drill0
+
+Timeline (defaults: 10 weeks from 2026-07-06, variant from 2026-08-24): champion trained on the
+data before ``start of variant - before - 14`` days... precisely: the monitored days are the
+``--before`` days before the variant and the ``--after`` days from it; the champion is trained
+on everything before the first monitored day, with snapshots every 3 days; the daily job runs
+from ``--history`` days before the first monitored day so every signal has a baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import polars as pl
+
+from features.build import build_training_table
+from features.tables import end_of_day, load_clean_tables
+from models.train import train_risk_model
+from monitoring.monitor import run_monitor
+from pipelines.daily import StepOutput, run_day
+from pipelines.ingest import ingest_partitions
+from pipelines.raw import write_world
+from pipelines.simulator import SimulationConfig, simulate
+from pipelines.simulator.text import variant_message_prefixes
+from scamguard.settings import Settings
+
+SMS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sms_spam" / "messages.csv"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--users", type=int, default=20_000)
+    parser.add_argument("--weeks", type=int, default=10)
+    parser.add_argument("--drift-weeks", type=int, default=3)
+    parser.add_argument("--before", type=int, default=14)
+    parser.add_argument("--after", type=int, default=7)
+    parser.add_argument("--history", type=int, default=21)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+
+    settings = Settings(data_dir=args.out / "data", api_key="drill-key")
+    config = SimulationConfig(
+        n_users=args.users,
+        weeks=args.weeks,
+        seed=args.seed,
+        drift_weeks=args.drift_weeks,
+        sms_csv=SMS if SMS.exists() else None,
+    )
+    started = time.perf_counter()
+    world = simulate(config)
+    write_world(world, settings.raw_dir, truth_dir=settings.data_dir / "simulator")
+    variant_start = (config.end - timedelta(weeks=args.drift_weeks)).date()
+    first = variant_start - timedelta(days=args.before)
+    last = variant_start + timedelta(days=args.after - 1)
+    print(f"variant starts {variant_start}; monitored {first}..{last}", flush=True)
+
+    # the champion: trained on everything before the first monitored day
+    ingest_partitions(
+        settings.raw_dir, settings.clean_dir, settings.quarantine_dir, first - timedelta(days=1)
+    )
+    cutoff = end_of_day(first - timedelta(days=1))
+    times = [cutoff - timedelta(days=3 * i) for i in range(8)][::-1]
+    table = build_training_table(load_clean_tables(settings), times)
+    result = train_risk_model(table, settings=settings, seed=0)
+    print(
+        f"champion v{result.model_version}: test PR-AUC {result.metrics['test_pr_auc']:.3f} "
+        f"({time.perf_counter() - started:.0f}s)",
+        flush=True,
+    )
+
+    # the daily job: history days without the monitor, then the monitored days with it
+    results = {}
+
+    def monitor(s: Settings, day: date) -> StepOutput:
+        r = run_monitor(s, day, log_mlflow=False)
+        results[day] = r
+        return StepOutput(rows={"alerts": len(r.alerts), "pages": len(r.pages)})
+
+    for i in range(args.history + (last - first).days + 1):
+        day = first - timedelta(days=args.history) + timedelta(days=i)
+        t = time.perf_counter()
+        record = run_day(settings, day, monitor=monitor if day >= first else None, log_mlflow=False)
+        if not record.ok:
+            raise SystemExit(f"{day}: {record.error}")
+        print(f"{day} {record.status} {time.perf_counter() - t:.1f}s", flush=True)
+
+    prefixes = variant_message_prefixes()
+    rows = []
+    for day in sorted(results):
+        r = results[day]
+        by = {(s.kind, s.signal, s.subject): s for s in r.signals}
+        largest = by[("emerging_pattern", "largest_cluster_accounts", "day")].judgement
+        score = by.get(("score_drift", "score_psi", "risk"))
+        block = by.get(("decision_mix", "block_rate", "model"))
+        fz = [
+            s.judgement.z
+            for s in r.signals
+            if s.kind == "feature_drift" and s.judgement.z is not None
+        ]
+        pages = r.pages
+        variant_named = any(
+            a["kind"] == "emerging_pattern"
+            and any(ex.startswith(prefixes) for ex in a.get("examples", []))
+            for a in pages
+        )
+        rows.append(
+            {
+                "day": str(day),
+                "variant": day >= variant_start,
+                "largest_cluster": largest.value,
+                "cluster_page_at": largest.page_at,
+                "max_feature_z": max(fz) if fz else None,
+                "score_psi": score.judgement.value if score else None,
+                "score_page_at": score.judgement.page_at if score else None,
+                "block_rate": block.judgement.value if block else None,
+                "pages": [f"{a['kind']}:{a['subject']}" for a in pages],
+                "warns": [
+                    f"{a['kind']}:{a['subject']}" for a in r.alerts if a["severity"] == "warn"
+                ],
+                "variant_named": variant_named,
+                "what": [a["what"] for a in pages],
+            }
+        )
+    out = args.out / f"drill_seed{args.seed}.json"
+    out.write_text(json.dumps(rows, indent=2, default=str))
+    print(pl.DataFrame(rows).drop("what").to_pandas().to_string())
+    print(f"total {time.perf_counter() - started:.0f}s -> {out}")
+
+
+if __name__ == "__main__":
+    main()
