@@ -28,7 +28,7 @@ from features.build import build_training_table
 from features.tables import end_of_day, load_clean_tables
 from models.train import train_risk_model
 from monitoring.monitor import run_monitor
-from pipelines.daily import StepOutput, run_day
+from pipelines.daily import StepOutput, read_run_record, run_day
 from pipelines.ingest import ingest_partitions
 from pipelines.raw import write_world
 from pipelines.simulator import SimulationConfig, simulate
@@ -48,6 +48,11 @@ def main() -> None:
     parser.add_argument("--after", type=int, default=7)
     parser.add_argument("--history", type=int, default=21)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="Keep the data, champion and run days already in --out.",
+    )
     args = parser.parse_args()
 
     settings = Settings(data_dir=args.out / "data", api_key="drill-key")
@@ -59,14 +64,41 @@ def main() -> None:
         sms_csv=SMS if SMS.exists() else None,
     )
     started = time.perf_counter()
-    world = simulate(config)
-    write_world(world, settings.raw_dir, truth_dir=settings.data_dir / "simulator")
+    resume = args.resume and (settings.data_dir / "mlflow.db").exists()
+    if not resume:
+        world = simulate(config)
+        write_world(world, settings.raw_dir, truth_dir=settings.data_dir / "simulator")
     variant_start = (config.end - timedelta(weeks=args.drift_weeks)).date()
     first = variant_start - timedelta(days=args.before)
     last = variant_start + timedelta(days=args.after - 1)
     print(f"variant starts {variant_start}; monitored {first}..{last}", flush=True)
 
     # the champion: trained on everything before the first monitored day
+    if not resume:
+        train_champion(settings, first, started)
+
+    # the daily job: history days without the monitor, then the monitored days with it
+    results = {}
+
+    def monitor(s: Settings, day: date) -> StepOutput:
+        r = run_monitor(s, day, log_mlflow=False)
+        results[day] = r
+        return StepOutput(rows={"alerts": len(r.alerts), "pages": len(r.pages)})
+
+    for i in range(args.history + (last - first).days + 1):
+        day = first - timedelta(days=args.history) + timedelta(days=i)
+        done = read_run_record(settings, day)
+        if resume and day < first and done and done["status"] == "ok":
+            continue
+        t = time.perf_counter()
+        record = run_day(settings, day, monitor=monitor if day >= first else None, log_mlflow=False)
+        if not record.ok:
+            raise SystemExit(f"{day}: {record.error}")
+        print(f"{day} {record.status} {time.perf_counter() - t:.1f}s", flush=True)
+    report(args, results, variant_start, started)
+
+
+def train_champion(settings: Settings, first: date, started: float) -> None:
     ingest_partitions(
         settings.raw_dir, settings.clean_dir, settings.quarantine_dir, first - timedelta(days=1)
     )
@@ -80,22 +112,8 @@ def main() -> None:
         flush=True,
     )
 
-    # the daily job: history days without the monitor, then the monitored days with it
-    results = {}
 
-    def monitor(s: Settings, day: date) -> StepOutput:
-        r = run_monitor(s, day, log_mlflow=False)
-        results[day] = r
-        return StepOutput(rows={"alerts": len(r.alerts), "pages": len(r.pages)})
-
-    for i in range(args.history + (last - first).days + 1):
-        day = first - timedelta(days=args.history) + timedelta(days=i)
-        t = time.perf_counter()
-        record = run_day(settings, day, monitor=monitor if day >= first else None, log_mlflow=False)
-        if not record.ok:
-            raise SystemExit(f"{day}: {record.error}")
-        print(f"{day} {record.status} {time.perf_counter() - t:.1f}s", flush=True)
-
+def report(args: argparse.Namespace, results: dict, variant_start: date, started: float) -> None:
     prefixes = variant_message_prefixes()
     rows = []
     for day in sorted(results):

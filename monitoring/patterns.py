@@ -4,16 +4,15 @@ A day's texts (messages, job posts as title + description, proposal cover letter
 as TF-IDF over hashed character 3-5-grams (word-bounded). The IDF is learnt on the training texts
 and an n-gram they never contained gets the largest weight, so a text made of unseen fragments is
 far from all of them (a vocabulary fitted on the training texts would drop exactly those
-fragments). A text is *novel* when its cosine similarity to its nearest training text is below
-``novel_below``; novel texts are linked when their cosine reaches ``link_at`` and the connected
-groups are the candidate patterns. A pattern counts the accounts sending it: a new campaign is
+fragments). A text is *novel* when its similarity to its nearest training text (FAISS over a
+random projection of those vectors, :class:`TextIndex`) is below ``novel_below``; novel texts are
+linked when their exact cosine reaches ``link_at`` and the connected groups are the candidate
+patterns. A pattern counts the accounts sending it: a new campaign is
 the same text, lightly varied, from several accounts on one day, while an unseen benign message
 is one text from one account.
 
 The day's signal is the largest number of accounts behind one novel cluster; its threshold comes
-from the same signal over the previous days (:mod:`monitoring.thresholds`). Similarities are exact
-sparse dot products: the distinct texts of a day number in the hundreds and the distinct training
-texts in the thousands.
+from the same signal over the previous days (:mod:`monitoring.thresholds`).
 """
 
 from __future__ import annotations
@@ -72,10 +71,18 @@ def texts_between(tables: Tables, start: datetime | None, end: datetime) -> pl.D
 
 
 class TextIndex:
-    """The training texts as L2-normalised TF-IDF rows over hashed character n-grams."""
+    """The training texts, for "how close is this text to anything the models were trained on".
 
-    def __init__(self, texts: list[str]):
+    A text identical to a training text has similarity 1. For the others, the L2-normalised
+    TF-IDF vectors over hashed character n-grams are mapped to ``dims`` dimensions by a sparse
+    random projection (distances between the original vectors are kept up to a small error, about
+    0.05 in cosine at 512 dimensions, and an n-gram no training text contains is kept too) and
+    searched exactly in a FAISS inner-product index.
+    """
+
+    def __init__(self, texts: list[str], *, dims: int = 512, seed: int = 0):
         from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+        from sklearn.random_projection import SparseRandomProjection
 
         self._hasher = HashingVectorizer(
             analyzer="char_wb",
@@ -87,25 +94,49 @@ class TextIndex:
         )
         counts = self._hasher.transform(texts)
         self._tfidf = TfidfTransformer(sublinear_tf=True).fit(counts)
-        self.matrix = self._tfidf.transform(counts).tocsr()  # [R, N_FEATURES]
+        self._projection = SparseRandomProjection(
+            n_components=dims, dense_output=True, random_state=seed
+        ).fit(counts[:1] if counts.shape[0] else self._hasher.transform(["x"]))
+        self._known = set(texts)
         self.size = len(texts)
+        self._index = self._faiss(self._dense(self._tfidf.transform(counts)))
         words: Counter[str] = Counter()
         for text in texts:
             words.update(set(_WORD.findall(text.lower())))
         self._word_df = words
 
+    @staticmethod
+    def _faiss(vectors: np.ndarray):  # type: ignore[no-untyped-def]
+        import faiss
+
+        index = faiss.IndexFlatIP(vectors.shape[1])
+        if vectors.shape[0]:
+            index.add(vectors)
+        return index
+
+    def _dense(self, sparse: csr_matrix) -> np.ndarray:
+        """[N, dims] float32 unit rows: the projection of L2-normalised TF-IDF rows."""
+        dense = np.asarray(self._projection.transform(sparse), dtype=np.float32)
+        norms = np.linalg.norm(dense, axis=1, keepdims=True)
+        return np.ascontiguousarray(dense / np.maximum(norms, 1e-12))
+
     def embed(self, texts: list[str]) -> csr_matrix:
-        """[N, N_FEATURES] L2-normalised rows."""
+        """[N, N_FEATURES] L2-normalised sparse rows (exact cosines between the day's texts)."""
         return self._tfidf.transform(self._hasher.transform(texts)).tocsr()
 
-    def nearest(self, embedded: csr_matrix, chunk: int = 2048) -> np.ndarray:
-        """[N] cosine similarity of each row to its nearest training text (0 with none)."""
-        if self.size == 0 or embedded.shape[0] == 0:
-            return np.zeros(embedded.shape[0])
-        out = np.empty(embedded.shape[0])
-        for lo in range(0, embedded.shape[0], chunk):
-            block = embedded[lo : lo + chunk] @ self.matrix.T
-            out[lo : lo + chunk] = block.max(axis=1).toarray().ravel()
+    def nearest(self, texts: list[str]) -> np.ndarray:
+        """[N] similarity of each text to its nearest training text: 1 for a training text itself,
+        else the cosine of the projected vectors (0 with no training text)."""
+        out = np.array([1.0 if t in self._known else np.nan for t in texts])
+        todo = np.flatnonzero(np.isnan(out))
+        if todo.size == 0:
+            return out
+        if self.size == 0:
+            out[todo] = 0.0
+            return out
+        query = self._dense(self.embed([texts[i] for i in todo]))
+        similarity, _ = self._index.search(query, 1)
+        out[todo] = np.clip(similarity[:, 0], -1.0, 1.0)
         return out
 
     def distinctive_words(self, texts: list[str], n: int = 4) -> list[str]:
@@ -151,24 +182,21 @@ class Pattern:
 
 @dataclass(frozen=True)
 class DayTexts:
-    """One day's texts grouped by distinct text, embedded, with their nearest-training cosine."""
+    """One day's texts grouped by distinct text, with their similarity to the training texts."""
 
     day: date
-    groups: pl.DataFrame  # text, rows, senders (list), sources (list)
-    embedded: csr_matrix
-    nearest: np.ndarray
+    groups: pl.DataFrame  # text, rows, senders (list), source (list); most sent first
+    nearest: np.ndarray  # [len(groups)]
 
 
 def embed_days(texts: pl.DataFrame, index: TextIndex, days: list[date]) -> dict[date, DayTexts]:
-    """Group ``texts`` (from :func:`texts_between`) by day and distinct text; embed each distinct
-    text once across all ``days``."""
+    """Group ``texts`` (from :func:`texts_between`) by day and distinct text; each distinct text
+    is compared with the training texts once across all ``days``."""
     dated = texts.with_columns(pl.col("ts").dt.date().alias("day")).filter(
         pl.col("day").is_in(days)
     )
-    distinct = dated.select(pl.col("text").unique().sort())
-    embedded = index.embed(distinct["text"].to_list())
-    nearest = index.nearest(embedded)
-    position = {t: i for i, t in enumerate(distinct["text"].to_list())}
+    distinct = dated["text"].unique().sort().to_list()
+    similarity = dict(zip(distinct, index.nearest(distinct), strict=True))
     out = {}
     for day in days:
         groups = (
@@ -181,8 +209,8 @@ def embed_days(texts: pl.DataFrame, index: TextIndex, days: list[date]) -> dict[
             )
             .sort("rows", "text", descending=[True, False])
         )
-        rows = np.array([position[t] for t in groups["text"].to_list()], dtype=np.int64)
-        out[day] = DayTexts(day, groups, embedded[rows], nearest[rows])
+        nearest = np.array([similarity[t] for t in groups["text"].to_list()], dtype=np.float64)
+        out[day] = DayTexts(day, groups, nearest)
     return out
 
 
@@ -198,10 +226,10 @@ def find_patterns(
     novel = np.flatnonzero(day_texts.nearest < novel_below)
     if novel.size == 0:
         return []
-    vectors = day_texts.embedded[novel]
+    groups = day_texts.groups
+    vectors = index.embed([groups["text"][int(i)] for i in novel])
     linked = (vectors @ vectors.T) >= link_at
     n_clusters, labels = connected_components(linked, directed=False)
-    groups = day_texts.groups
     day_end = datetime.combine(day_texts.day + timedelta(days=1), datetime.min.time()).replace(
         tzinfo=next(iter(signups.values())).tzinfo if signups else None
     )
