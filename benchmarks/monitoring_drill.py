@@ -49,6 +49,11 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=21)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument(
+        "--monitor-only",
+        action="store_true",
+        help="With --resume: only re-run the monitor on the monitored days (after a monitor change).",
+    )
+    parser.add_argument(
         "--resume",
         action="store_true",
         help="Keep the data, champion and run days already in --out.",
@@ -89,6 +94,10 @@ def main() -> None:
         day = first - timedelta(days=args.history) + timedelta(days=i)
         done = read_run_record(settings, day)
         if resume and day < first and done and done["status"] == "ok":
+            continue
+        if resume and args.monitor_only and day >= first:
+            monitor(settings, day)
+            print(f"{day} monitored", flush=True)
             continue
         t = time.perf_counter()
         record = run_day(settings, day, monitor=monitor if day >= first else None, log_mlflow=False)

@@ -111,9 +111,46 @@ def metrics_frame(signals: list[Signal], day: date) -> pl.DataFrame:
     return pl.DataFrame([s.row(day) for s in signals], schema=METRICS_SCHEMA, orient="row")
 
 
+# Inhibition (as Alertmanager's inhibit rules): a page of the kind on the left turns the same
+# day's pages of the kinds on the right into warnings, since they follow from it. Broken input
+# data moves the features, a moved feature moves the scores, moved scores move the decision mix.
+# Performance (the labels), emerging patterns and serving are never inhibited.
+INHIBITS: dict[str, tuple[str, ...]] = {
+    DATA_QUALITY: (FEATURE_DRIFT, SCORE_DRIFT, DECISION_MIX),
+    FEATURE_DRIFT: (SCORE_DRIFT, DECISION_MIX),
+    SCORE_DRIFT: (DECISION_MIX,),
+}
+
+
+def inhibit(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``alerts`` with the pages that follow from another page demoted to ``warn``; each keeps
+    ``inhibited_by`` (the first causing page, ``kind:subject``) and says so in ``what``."""
+    pages = [a for a in alerts if a["severity"] == PAGE]
+    out = []
+    for alert in alerts:
+        cause = next(
+            (p for p in pages if p is not alert and alert["kind"] in INHIBITS.get(p["kind"], ())),
+            None,
+        )
+        if alert["severity"] == PAGE and cause is not None:
+            origin = f"{cause['kind']}:{cause['subject']}"
+            alert = {
+                **alert,
+                "severity": WARN,
+                "inhibited_by": origin,
+                "what": f"{alert['what']} [follows from the {origin} page]",
+            }
+        out.append(alert)
+    return out
+
+
 def alerts_of(signals: list[Signal]) -> list[dict[str, Any]]:
-    """Alerts of every signal at warn or page: pages first, then by kind and subject."""
+    """Alerts of every signal at warn or page, after :func:`inhibit`: pages first, then by kind
+    and subject."""
     alerting = [s for s in signals if s.alerting and s.severity in (WARN, PAGE)]
+    alerts = inhibit([s.alert() for s in alerting])
     order = {k: i for i, k in enumerate(KINDS)}
-    alerting.sort(key=lambda s: (s.severity != PAGE, order.get(s.kind, 99), s.signal, s.subject))
-    return [s.alert() for s in alerting]
+    alerts.sort(
+        key=lambda a: (a["severity"] != PAGE, order.get(a["kind"], 99), a["signal"], a["subject"])
+    )
+    return alerts
