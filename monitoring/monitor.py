@@ -167,11 +167,7 @@ def feature_signals(
         per_day[d] = drift.feature_psi(bins, snap)
         sizes[d] = snap.height
         if d == day:
-            means = {
-                n: float(snap[n].cast(pl.Float64).mean() or math.nan)
-                for n in bins
-                if n in snap.columns
-            }
+            means = {n: _mean(snap[n]) for n in bins if n in snap.columns}
     series = pl.DataFrame(
         [
             {"day": d, "feature": f, "psi": v}
@@ -192,7 +188,7 @@ def feature_signals(
             direction=UP,
             noise_sd=psi_noise_sd(binned.bins, sizes[day], binned.n),
         )
-        ref_mean = float(reference.features[name].cast(pl.Float64).mean() or math.nan)
+        ref_mean = _mean(reference.features[name])
         what = (
             f"feature {name} ({describe_feature(name)}): PSI {j.value:.3f} against the champion's"
             f" training reference (usual {_num(j.mean)} ± {_num(j.sd)}); mean {means.get(name, math.nan):.4g}"
@@ -201,6 +197,12 @@ def feature_signals(
         detail = {"day_mean": _r(means.get(name)), "reference_mean": _r(ref_mean)}
         signals.append(Signal(FEATURE_DRIFT, "psi", name, j, what, detail))
     return signals, series
+
+
+def _mean(column: pl.Series) -> float:
+    """The mean as a float (NaN for an empty or all-null column)."""
+    value = column.cast(pl.Float64).mean()
+    return float(value) if isinstance(value, (int, float)) else math.nan
 
 
 def _num(x: float | None) -> str:
@@ -226,7 +228,7 @@ def score_signals(
             {
                 "day": d,
                 "score_psi": drift.psi(binned, model["risk"]),
-                "mean_risk": float(model["risk"].mean() or math.nan) if model.height else math.nan,
+                "mean_risk": _mean(model["risk"]),
                 "block_rate": rates["block_rate"],
                 "review_rate": rates["review_rate"],
                 "n": rates["n"],

@@ -122,7 +122,8 @@ def _quality(result: MonitorResult) -> str:
     rows, classes = [], []
     for table, sig in by_table.items():
         q, v = sig.get("quarantine_rate"), sig.get("volume_change")
-        detail = (q or v).detail if (q or v) else {}
+        first = q or v
+        detail = first.detail if first is not None else {}
         worst = max((x.severity for x in (q, v) if x), key=lambda s: {PAGE: 2, WARN: 1}.get(s, 0))
         rows.append(
             [
@@ -239,9 +240,8 @@ def _features(result: MonitorResult) -> str:
 def _band(ax: Any, signal: Signal | None, x: list[Any]) -> None:
     if signal is None or signal.judgement.mean is None:
         return
-    j = signal.judgement
-    lo = j.mean - 6 * (j.sd or 0)
-    hi = j.mean + 6 * (j.sd or 0)
+    mean, sd = signal.judgement.mean, signal.judgement.sd or 0.0
+    lo, hi = mean - 6 * sd, mean + 6 * sd
     ax.fill_between(x, [lo] * len(x), [hi] * len(x), alpha=0.12)
 
 
@@ -317,9 +317,7 @@ def _performance(result: MonitorResult) -> str:
         )
     perf = {s.subject: s for s in _signals(result, PERFORMANCE) if s.signal == "pr_auc"}
     classes = [
-        _sev_class(perf.get(f"cohort={cj.current.cohort}").severity)
-        if perf.get(f"cohort={cj.current.cohort}")
-        else ""
+        _sev_class(signal.severity) if (signal := perf.get(f"cohort={cj.current.cohort}")) else ""
         for cj in result.cohorts
     ]
     table = _table(

@@ -244,14 +244,14 @@ def run_day(
     steps: list[StepRecord] = []
     for name in STEPS:
         if steps and steps[-1].status == FAILED:
-            record = StepRecord(name, NOT_RUN)
+            step = StepRecord(name, NOT_RUN)
         elif name not in actions:
-            record = StepRecord(name, SKIPPED)
+            step = StepRecord(name, SKIPPED)
         else:
-            record = _timed(name, actions[name])
-        steps.append(record)
+            step = _timed(name, actions[name])
+        steps.append(step)
         if on_step is not None:
-            on_step(record)
+            on_step(step)
     status = FAILED if any(s.status == FAILED for s in steps) else OK
     record = DayRecord(day, status, tuple(steps), started_at, datetime.now(UTC))
     if log_mlflow:
