@@ -28,6 +28,7 @@ from features.build import build_training_table
 from features.tables import end_of_day, load_clean_tables
 from models.train import train_risk_model
 from monitoring.monitor import run_monitor
+from monitoring.signals import inhibit
 from pipelines.daily import StepOutput, read_run_record, run_day
 from pipelines.ingest import ingest_partitions
 from pipelines.raw import write_world
@@ -49,6 +50,11 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=21)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument(
+        "--summarize-only",
+        action="store_true",
+        help="Only read back the monitored days' outputs already in --out and print the table.",
+    )
+    parser.add_argument(
         "--monitor-only",
         action="store_true",
         help="With --resume: only re-run the monitor on the monitored days (after a monitor change).",
@@ -69,11 +75,14 @@ def main() -> None:
         sms_csv=SMS if SMS.exists() else None,
     )
     started = time.perf_counter()
-    resume = args.resume and (settings.data_dir / "mlflow.db").exists()
+    resume = (args.resume or args.summarize_only) and (settings.data_dir / "mlflow.db").exists()
     if not resume:
         world = simulate(config)
         write_world(world, settings.raw_dir, truth_dir=settings.data_dir / "simulator")
     variant_start = (config.end - timedelta(weeks=args.drift_weeks)).date()
+    if args.summarize_only:
+        report(args, {}, variant_start, started)
+        return
     first = variant_start - timedelta(days=args.before)
     last = variant_start + timedelta(days=args.after - 1)
     print(f"variant starts {variant_start}; monitored {first}..{last}", flush=True)
@@ -122,44 +131,59 @@ def train_champion(settings: Settings, first: date, started: float) -> None:
     )
 
 
-def report(args: argparse.Namespace, results: dict, variant_start: date, started: float) -> None:
+def _value(metrics: pl.DataFrame, kind: str, signal: str, column: str = "value") -> float | None:
+    row = metrics.filter((pl.col("kind") == kind) & (pl.col("signal") == signal))
+    return row[column][0] if row.height else None
+
+
+def summarize(settings: Settings, days: list[date], variant_start: date) -> list[dict]:
+    """One row per monitored day, read back from ``monitoring/date=D/`` (metrics.parquet and
+    alerts.json; the alerts re-inhibited with the current rules, so a summary of an older run
+    follows them too)."""
     prefixes = variant_message_prefixes()
     rows = []
-    for day in sorted(results):
-        r = results[day]
-        by = {(s.kind, s.signal, s.subject): s for s in r.signals}
-        largest = by[("emerging_pattern", "largest_cluster_accounts", "day")].judgement
-        score = by.get(("score_drift", "score_psi", "risk"))
-        block = by.get(("decision_mix", "block_rate", "model"))
-        fz = [
-            s.judgement.z
-            for s in r.signals
-            if s.kind == "feature_drift" and s.judgement.z is not None
-        ]
-        pages = r.pages
-        variant_named = any(
-            a["kind"] == "emerging_pattern"
-            and any(ex.startswith(prefixes) for ex in a.get("examples", []))
-            for a in pages
+    for day in days:
+        folder = settings.data_dir / "monitoring" / f"date={day}"
+        metrics = pl.read_parquet(folder / "metrics.parquet")
+        alerts = inhibit(json.loads((folder / "alerts.json").read_text())["alerts"])
+
+        drift = metrics.filter(pl.col("kind") == "feature_drift").with_columns(
+            ((pl.col("value") - pl.col("mean")) / pl.col("sd")).alias("z")
         )
+        top = drift.filter(pl.col("z").is_finite()).sort("z", descending=True).row(0, named=True)
+        pages = [a for a in alerts if a["severity"] == "page"]
         rows.append(
             {
                 "day": str(day),
                 "variant": day >= variant_start,
-                "largest_cluster": largest.value,
-                "cluster_page_at": largest.page_at,
-                "max_feature_z": max(fz) if fz else None,
-                "score_psi": score.judgement.value if score else None,
-                "score_page_at": score.judgement.page_at if score else None,
-                "block_rate": block.judgement.value if block else None,
+                "largest_cluster": _value(metrics, "emerging_pattern", "largest_cluster_accounts"),
+                "cluster_page_at": _value(
+                    metrics, "emerging_pattern", "largest_cluster_accounts", "page_at"
+                ),
+                "top_feature": top["subject"],
+                "top_feature_z": top["z"],
+                "score_psi": _value(metrics, "score_drift", "score_psi"),
+                "score_page_at": _value(metrics, "score_drift", "score_psi", "page_at"),
+                "block_rate": _value(metrics, "decision_mix", "block_rate"),
+                "review_rate": _value(metrics, "decision_mix", "review_rate"),
                 "pages": [f"{a['kind']}:{a['subject']}" for a in pages],
-                "warns": [
-                    f"{a['kind']}:{a['subject']}" for a in r.alerts if a["severity"] == "warn"
-                ],
-                "variant_named": variant_named,
+                "warns": [f"{a['kind']}:{a['subject']}" for a in alerts if a["severity"] == "warn"],
+                "variant_named": any(
+                    a["kind"] == "emerging_pattern"
+                    and all(ex.startswith(prefixes) for ex in a.get("examples", []))
+                    for a in pages
+                ),
                 "what": [a["what"] for a in pages],
             }
         )
+    return rows
+
+
+def report(args: argparse.Namespace, results: dict, variant_start: date, started: float) -> None:
+    settings = Settings(data_dir=args.out / "data", api_key="drill-key")
+    first = variant_start - timedelta(days=args.before)
+    days = [first + timedelta(days=i) for i in range(args.before + args.after)]
+    rows = summarize(settings, days, variant_start)
     out = args.out / f"drill_seed{args.seed}.json"
     out.write_text(json.dumps(rows, indent=2, default=str))
     print(pl.DataFrame(rows).drop("what").to_pandas().to_string())
