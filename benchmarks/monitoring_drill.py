@@ -102,7 +102,8 @@ def main() -> None:
     for i in range(args.history + (last - first).days + 1):
         day = first - timedelta(days=args.history) + timedelta(days=i)
         done = read_run_record(settings, day)
-        if resume and day < first and done and done["status"] == "ok":
+        monitored = (settings.data_dir / "monitoring" / f"date={day}" / "alerts.json").exists()
+        if resume and done and done["status"] == "ok" and (day < first or monitored):
             continue
         if resume and args.monitor_only and day >= first:
             monitor(settings, day)
