@@ -35,7 +35,6 @@ from tests.utils.daily_factory import FailingScorer, StubScorer, day_outputs, fi
 ROOT = Path(__file__).resolve().parents[2]
 START = date(2026, 7, 6)  # the simulator's default first day
 DAY1, DAY2, DAY3 = date(2026, 7, 10), date(2026, 7, 11), date(2026, 7, 12)
-AFTER_END = date(2026, 7, 25)  # two simulated weeks end on 2026-07-19: no raw partition
 
 
 def _run(settings: Settings, day: date, **kwargs) -> object:  # type: ignore[no-untyped-def]
@@ -160,17 +159,19 @@ def test_a_failed_step_fails_the_day_and_leaves_earlier_days_untouched(world):
 
 
 def test_a_backfill_runs_days_in_order_and_stops_at_the_first_failure(world):
+    missing = DAY3 + timedelta(days=1)  # upstream never delivered this day
+    for table in LOAD_ORDER:
+        shutil.rmtree(world.raw_dir / table / f"date={missing}", ignore_errors=True)
     records = run_days(
         world,
-        day_range(DAY3, AFTER_END),
+        day_range(DAY3, missing + timedelta(days=1)),
         scorer=StubScorer(),
         log_mlflow=False,
     )
-    assert [r.date for r in records if r.ok] == day_range(DAY3, date(2026, 7, 19))
-    failed = records[-1]
-    assert failed.date == date(2026, 7, 20) and not failed.ok
-    assert failed.error.startswith("ingest failed: FileNotFoundError: no raw partition")
-    assert read_run_record(world, date(2026, 7, 21)) is None  # later days wait
+    assert [(r.date, r.ok) for r in records] == [(DAY3, True), (missing, False)]
+    assert records[-1].error.startswith("ingest failed: FileNotFoundError: no raw partition")
+    assert read_run_record(world, missing + timedelta(days=1)) is None  # later days wait
+    assert last_successful_day(world) == DAY3
     with pytest.raises(ValueError, match="before"):
         day_range(DAY2, DAY1)
 
