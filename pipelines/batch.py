@@ -65,14 +65,25 @@ def _replace_parquet(df: pl.DataFrame, path: Path) -> None:
     tmp.replace(path)
 
 
-def batch_score(settings: Settings, day: date | None = None, *, scorer=None) -> BatchResult:  # type: ignore[no-untyped-def]
-    """Score every user active in the 7 days before the end of ``day`` (features as of midnight after it)."""
+def batch_score(  # type: ignore[no-untyped-def]
+    settings: Settings,
+    day: date | None = None,
+    *,
+    scorer=None,
+    features: pl.DataFrame | None = None,
+) -> BatchResult:
+    """Score every user active in the 7 days before the end of ``day`` (features as of midnight after it).
+
+    ``features``: the day's scoring table when the caller built it already (the daily job's
+    features step, ``build_scoring_table`` as of the end of ``day``); default: built here.
+    """
     from models.registry import load_scorer
 
     tables = load_clean_tables(settings)
     day = day or latest_date(tables)
     as_of = end_of_day(day)
-    features = build_scoring_table(tables, as_of)
+    if features is None:
+        features = build_scoring_table(tables, as_of)
     scorer = scorer or load_scorer(settings, alias="champion")
     scored = scorer.score(features)
     out = pl.concat([features.select("user_id", "as_of"), scored], how="horizontal")
