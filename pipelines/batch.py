@@ -68,14 +68,19 @@ def _replace_parquet(df: pl.DataFrame, path: Path) -> None:
     tmp.replace(path)
 
 
-def score_day(
+def score_day(  # type: ignore[no-untyped-def]
     tables: Tables,
     day: date,
     scorer,
-    rules: RuleSet | None = None,  # type: ignore[no-untyped-def]
+    rules: RuleSet | None = None,
+    *,
+    features: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(scores, features) of ``day`` without writing anything: every user active in the 7 days
     before midnight after ``day``, scored by ``scorer``, then the rules and the known labels.
+
+    ``features``: the day's scoring table when the caller built it already (the daily job's
+    features step, ``build_scoring_table`` as of the end of ``day``); default: built here.
 
     Scores: ``user_id, as_of``, the scorer's columns, ``model_decision`` (the model's alone),
     ``rules`` (ids of the rules that fired: on the user's events of ``day`` and their features as
@@ -83,7 +88,8 @@ def score_day(
     the known labels, and ``override`` (the rule that decided instead of the model).
     """
     as_of = end_of_day(day)
-    features = build_scoring_table(tables, as_of)
+    if features is None:
+        features = build_scoring_table(tables, as_of)
     scored = scorer.score(features)
     out = pl.concat([features.select("user_id", "as_of"), scored], how="horizontal")
     out = out.with_columns(pl.col("decision").alias("model_decision"))
@@ -94,17 +100,23 @@ def score_day(
     return out, features
 
 
-def batch_score(settings: Settings, day: date | None = None, *, scorer=None) -> BatchResult:  # type: ignore[no-untyped-def]
+def batch_score(  # type: ignore[no-untyped-def]
+    settings: Settings,
+    day: date | None = None,
+    *,
+    scorer=None,
+    features: pl.DataFrame | None = None,
+) -> BatchResult:
     """Score every user active in the 7 days before the end of ``day`` (features as of midnight
     after it), with the rules of ``settings.rules_path`` (a bad file fails before anything is
-    written) and the known labels (:func:`score_day`)."""
+    written) and the known labels (:func:`score_day`; ``features``: its prebuilt table)."""
     from models.registry import load_scorer
 
     rules = load_rules(settings.rules_path)
     tables = load_clean_tables(settings)
     day = day or latest_date(tables)
     scorer = scorer or load_scorer(settings, alias="champion")
-    out, features = score_day(tables, day, scorer, rules)
+    out, features = score_day(tables, day, scorer, rules, features=features)
     as_of = end_of_day(day)
     out = out.with_columns(
         pl.lit(scorer.model_version).alias("model_version"),

@@ -107,6 +107,7 @@ def score_event(
             "evidence": {c: features.get(c) for c in codes if c},
             "model_version": response.model_version,
             "features_as_of": online.as_of.isoformat(),
+            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
         }
     )
     return response
