@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from scamguard.console import console, err, fail
+from scamguard.console import UNEXPECTED, console, err, fail
 from scamguard.settings import get_settings
 
 if TYPE_CHECKING:
@@ -109,7 +109,8 @@ def daily(
     failed = next((r for r in records if not r.ok), None)
     if failed is not None:
         raise fail(
-            f"daily {failed.date}: {failed.error}; earlier days are untouched, re-run with --date {failed.date}"
+            f"daily {failed.date}: {failed.error}; earlier days are untouched, re-run with --date {failed.date}",
+            UNEXPECTED,
         )
 
 

@@ -222,7 +222,7 @@ def test_the_monitor_command_fails_in_one_line_without_a_champion(tmp_settings, 
         result = CliRunner().invoke(app, ["monitor", "--date", "2026-08-10", "--json"])
     finally:
         get_settings.cache_clear()
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # no model: the user can fix it
     assert result.stdout == ""
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "champion" in errors[0] and "Traceback" not in result.stderr
@@ -235,4 +235,4 @@ def test_a_bad_date_is_a_one_line_error(bad):
     from scamguard.cli import app
 
     result = CliRunner().invoke(app, ["monitor", "--date", bad])
-    assert result.exit_code == 1 and "is not a date" in result.stderr
+    assert result.exit_code == 2 and "is not a date" in result.stderr
