@@ -134,8 +134,23 @@ class Settings(BaseSettings):
         """Verified copies of the served models, for a start while the registry is down."""
         return self.data_dir / "serving" / "cache"
 
+    @property
+    def analyst_labels_path(self) -> Path:
+        """The append-only store of analysts' labels (``scamguard label``, ``POST /v1/labels``)."""
+        return self.data_dir / "labels" / "analyst.jsonl"
+
+    @property
+    def rules_path(self) -> Path:
+        """The declarative rules file (``rules_file``, default ``<data_dir>/rules.yaml``; absent:
+        no rules)."""
+        return self.rules_file or self.data_dir / "rules.yaml"
+
     # The endpoint refuses (422) an event dated more than this many seconds after its own clock.
     max_clock_skew_s: float = Field(default=300.0, ge=0.0)
+    # Rules beside the model (models/rules.py); None: <data_dir>/rules.yaml. The server re-reads
+    # the file when its mtime changes (checked every rules_poll_s seconds) and on SIGHUP.
+    rules_file: Path | None = None
+    rules_poll_s: float = Field(default=2.0, gt=0.0)
 
 
 @lru_cache(maxsize=1)

@@ -6,7 +6,8 @@ missing); the lifespan returns at once, so ``/healthz`` answers 200 while they l
 ``/readyz`` and the routes that need them answer 503 ("still loading") until both are in memory.
 Loading failures do not kill the process: ``/readyz`` then answers 503 with the reason.
 
-Endpoints: ``POST /v1/score``, ``POST /v1/events``, ``POST /v1/investigate`` (API key),
+Endpoints: ``POST /v1/score``, ``POST /v1/events``, ``POST /v1/investigate``, ``POST /v1/labels``,
+``GET /v1/rules`` (API key),
 ``GET /healthz``, ``GET /readyz``, ``GET /metrics``; the API docs at ``/docs`` (Swagger UI) and
 ``/redoc`` (ReDoc), with their scripts and styles served by the app itself from the pinned
 ``fastapi-offline`` package (under ``/docs-assets/``): no CDN, so the docs work offline.
@@ -40,7 +41,8 @@ from scamguard.settings import Settings
 from serving.deps import ServingState
 from serving.logs import RequestLogMiddleware, log_config, silence_uvicorn_access_log
 from serving.metrics import MetricsMiddleware, ServingMetrics
-from serving.routes import events, health, investigate, metrics, score
+from serving.routes import events, health, investigate, labels, metrics, score
+from serving.rules import RulesHolder
 
 MAX_BODY_BYTES = (
     256 * 1024
@@ -61,7 +63,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Blocking (MLflow, the online store): in a thread, so the server accepts connections now.
     # A daemon: a shutdown during loading does not wait for it.
     threading.Thread(target=state.load, name="scamguard-load", daemon=True).start()
+    app.state.rules.start()  # the rules file, re-read on change and on SIGHUP (serving.rules)
     yield
+    app.state.rules.stop()
     state.audit_log.close()
 
 
@@ -135,6 +139,7 @@ def create_app(settings: Settings) -> FastAPI:
         openapi_url="/openapi.json" if settings.docs_exposed else None,
     )
     app.state.serving = ServingState(settings=settings, metrics=ServingMetrics())
+    app.state.rules = RulesHolder(settings.rules_path, poll_s=settings.rules_poll_s)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.include_router(health.router)
     if settings.metrics_exposed:
@@ -142,6 +147,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(score.router)
     app.include_router(events.router)
     app.include_router(investigate.router)
+    app.include_router(labels.router)
     if settings.docs_exposed:
         _mount_docs(app)
     app.add_middleware(MetricsMiddleware, metrics=app.state.serving.metrics)

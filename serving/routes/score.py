@@ -19,11 +19,14 @@ from typing import Annotated, cast
 
 from fastapi import APIRouter, Body
 
+from features.event_rows import event_fields
 from features.text import text_findings
 from models.overrides import KnownLabel, apply_known_label
+from models.rules import Rule, apply_rules
 from scamguard.privacy import pseudonymise
 from serving.deps import ApiKeyDep, KeyNameDep, OnlineDep, Scorer, ScorerDep, StateDep
 from serving.online import NOT_SEEN, Features
+from serving.rules import RulesDep
 from serving.schemas import SCORE_EXAMPLES, Decision, ScoreEvent, ScoreResponse, error_responses
 from serving.validation import check_event
 
@@ -55,13 +58,16 @@ async def score_event(
     online: OnlineDep,
     state: StateDep,
     key: KeyNameDep,
+    rules: RulesDep,
 ) -> ScoreResponse:
     """Record the event in the online store and score its acting user on their features just
     after it (the event itself included).
 
-    Every decision is appended to the audit log with the event (personal fields and texts as
-    keyed hashes), the reasons, the reason features and their values (the evidence), the model
-    version and the name of the API key used.
+    Known labels decide first, then the rules of the rules file (``SCAMGUARD_RULES_FILE``,
+    re-read on change), then the model; every rule that fired is a reason (``rule R1 (owner):
+    note``). Every decision is appended to the audit log with the event (personal fields and texts
+    as keyed hashes), the reasons, the rules that fired, the reason features and their values
+    (the evidence), the model version, the latency and the name of the API key used.
 
     **Repeats.** Delivery may repeat an event: an `event_id` already recorded for the event's
     table is not recorded again, and the first answer is returned (the event id, the event and
@@ -85,9 +91,11 @@ async def score_event(
         else:  # recorded before through /v1/events: scored now, not counted again
             features = online.read_features(event.user_id, event.ts)
         known = online.known_label(event.user_id, event.ts)
-        response, record = _decide(event, features, known, scorer, online.as_of)
+        fired = rules.fired({**features, **event_fields(event)})
+        response, record = _decide(event, features, known, fired, scorer, online.as_of)
         online.remember(event, response.model_dump_json())
-    state.metrics.score_latency.labels(event.event_type).observe(time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    state.metrics.score_latency.labels(event.event_type).observe(elapsed)
     state.metrics.decisions.labels(event.event_type, response.decision).inc()
     state.audit(
         {
@@ -97,6 +105,7 @@ async def score_event(
                 state.settings.pii_key,
             ),
             "api_key": key,
+            "latency_ms": round(elapsed * 1000, 3),
         }
     )
     return response
@@ -106,12 +115,15 @@ def _decide(
     event: ScoreEvent,
     features: Features,
     known: KnownLabel | None,
+    fired: list[Rule],
     scorer: Scorer,
     features_as_of: datetime,
 ) -> tuple[ScoreResponse, dict]:
-    """The answer to ``event`` and its audit record (without the event's own fields)."""
+    """The answer to ``event`` and its audit record (without the event's own fields): known
+    labels first, then the rules that fired, then the model (``models.rules``)."""
     out = scorer.score_one(features)
-    decided = apply_known_label(out["decision"], [str(r) for r in out["reasons"] or []], known)
+    ruled = apply_rules(out["decision"], [str(r) for r in out["reasons"] or []], fired)
+    decided = apply_known_label(ruled.decision, ruled.reasons, known)
     response = ScoreResponse(
         risk=float(out["risk"]),
         decision=cast(Decision, decided.decision),
@@ -133,7 +145,8 @@ def _decide(
         "decision": response.decision,
         "reasons": response.reasons,  # words and feature values, never the event's text
         "reason_codes": [c for c in codes if c],
-        "override": decided.rule,
+        "override": decided.rule or ruled.rule,
+        "rules": [r.id for r in fired],
         "evidence": {c: features.get(c) for c in codes if c},
         "model_version": response.model_version,
         "features_as_of": features_as_of.isoformat(),

@@ -36,6 +36,12 @@ BAD_INPUT: list[tuple[list[str], str]] = [
     (["agent-train"], "training"),
     (["agent-eval"], "agent-train"),
     (["simulate", "--users", "1000", "--start", "someday"], "--start must be an ISO date"),
+    (["label", "u0000001", "--benign"], "unknown user u0000001"),
+    (["label", "u0000001", "--scam"], "--scam needs --typology"),
+    (["queue"], "no scores under"),
+    (["queue", "--date", "31/08"], "--date must be a date YYYY-MM-DD"),
+    (["rules", "check", "missing.yaml"], "no rules file at missing.yaml"),
+    (["rules", "backtest", "missing.yaml"], "no rules file at missing.yaml"),
 ]
 
 
