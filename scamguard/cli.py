@@ -22,6 +22,7 @@ from agent.cli import register as register_agent_commands
 from features.online.cli import register as register_online_commands
 from models.challenger_cli import register as register_challenger_commands
 from models.text.cli import register as register_text_commands
+from monitoring.cli import register as register_monitoring_commands
 from scamguard.console import (
     MissedScamOption,
     WrongfulBlockOption,
@@ -35,6 +36,7 @@ from scamguard.console import (
     read_training_table,
 )
 from scamguard.settings import Settings, get_settings
+from serving.loop_cli import register as register_loop_commands
 
 if TYPE_CHECKING:
     from models.train import TrainResult
@@ -78,6 +80,9 @@ def simulate(
     start: Annotated[
         str | None, typer.Option(help="First day (YYYY-MM-DD, UTC); default 2026-07-06.")
     ] = None,
+    drift_weeks: Annotated[
+        int, typer.Option(help="The new scam variant runs in the last N weeks.")
+    ] = 2,
 ) -> dict:
     """Simulate the marketplace and write every raw table as date-partitioned Parquet."""
     from pipelines.raw import write_world
@@ -85,7 +90,7 @@ def simulate(
     from pipelines.simulator import simulate as run_simulation
 
     settings = get_settings()
-    config = SimulationConfig(n_users=users, weeks=weeks, seed=seed)
+    config = SimulationConfig(n_users=users, weeks=weeks, seed=seed, drift_weeks=drift_weeks)
     if start:
         config = dataclasses.replace(config, start=parse_instant(start, "--start"))
     stages = ["population", "benign activity", "scams", "tables"]
@@ -296,13 +301,17 @@ def batch_score(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    log_level: Annotated[
+        str, typer.Option(help="debug, info (one line per request), warning, error.")
+    ] = "info",
 ) -> None:
     """Start the real-time scoring endpoint (FastAPI on uvicorn)."""
     import uvicorn
 
-    from serving.app import create_app
+    from serving.app import create_app, server_config
 
-    uvicorn.run(create_app(get_settings()), host=host, port=port, log_level="info")
+    config = server_config(create_app(get_settings()), host=host, port=port, log_level=log_level)
+    uvicorn.Server(config).run()
 
 
 @app.command()
@@ -384,9 +393,20 @@ register_text_commands(app)
 register_challenger_commands(app)
 register_online_commands(app)
 register_agent_commands(app)
+register_loop_commands(app)
+register_monitoring_commands(app)
 
-# Every command: an error is one line naming the problem (exit 2 for bad input), never a traceback.
-for _command in app.registered_commands:
+# Every command, in sub-apps too (`rules check`): an error is one line naming the problem (exit 2
+# for bad input), never a traceback.
+for _command in [
+    *app.registered_commands,
+    *(
+        c
+        for g in app.registered_groups
+        if g.typer_instance
+        for c in g.typer_instance.registered_commands
+    ),
+]:
     if _command.callback is not None:
         _command.callback = one_line_errors(_command.callback)
 

@@ -6,10 +6,17 @@ missing); the lifespan returns at once, so ``/healthz`` answers 200 while they l
 ``/readyz`` and the routes that need them answer 503 ("still loading") until both are in memory.
 Loading failures do not kill the process: ``/readyz`` then answers 503 with the reason.
 
-Endpoints: ``POST /v1/score``, ``POST /v1/events``, ``POST /v1/investigate`` (API key),
+Endpoints: ``POST /v1/score``, ``POST /v1/events``, ``POST /v1/investigate``, ``POST /v1/labels``,
+``GET /v1/rules`` (API key),
 ``GET /healthz``, ``GET /readyz``, ``GET /metrics``; the API docs at ``/docs`` (Swagger UI) and
 ``/redoc`` (ReDoc), with their scripts and styles served by the app itself from the pinned
 ``fastapi-offline`` package (under ``/docs-assets/``): no CDN, so the docs work offline.
+``/metrics`` and the docs (with ``/openapi.json``) are served only where the settings say so
+(``expose_metrics``, ``expose_docs``; by default in development only): elsewhere they are 404s.
+
+Logs carry no personal data (``serving.logs``): one pseudonymised line per request instead of
+uvicorn's access log, and unhandled errors without their message. :func:`server_config` is the
+uvicorn configuration ``scamguard serve`` runs (and the tests' live server).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -31,8 +39,10 @@ from fastapi.staticfiles import StaticFiles
 
 from scamguard.settings import Settings
 from serving.deps import ServingState
+from serving.logs import RequestLogMiddleware, log_config, silence_uvicorn_access_log
 from serving.metrics import MetricsMiddleware, ServingMetrics
-from serving.routes import events, health, investigate, metrics, score
+from serving.routes import events, health, investigate, labels, metrics, score
+from serving.rules import RulesHolder
 
 MAX_BODY_BYTES = (
     256 * 1024
@@ -53,7 +63,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Blocking (MLflow, the online store): in a thread, so the server accepts connections now.
     # A daemon: a shutdown during loading does not wait for it.
     threading.Thread(target=state.load, name="scamguard-load", daemon=True).start()
+    app.state.rules.start()  # the rules file, re-read on change and on SIGHUP (serving.rules)
     yield
+    app.state.rules.stop()
+    state.audit_log.close()
 
 
 def _json_safe(value: Any) -> Any:
@@ -123,14 +136,38 @@ def create_app(settings: Settings) -> FastAPI:
         max_body_size=MAX_BODY_BYTES,
         docs_url=None,
         redoc_url=None,
+        openapi_url="/openapi.json" if settings.docs_exposed else None,
     )
     app.state.serving = ServingState(settings=settings, metrics=ServingMetrics())
+    app.state.rules = RulesHolder(settings.rules_path, poll_s=settings.rules_poll_s)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.include_router(health.router)
-    app.include_router(metrics.router)
+    if settings.metrics_exposed:
+        app.include_router(metrics.router)
     app.include_router(score.router)
     app.include_router(events.router)
     app.include_router(investigate.router)
-    _mount_docs(app)
+    app.include_router(labels.router)
+    if settings.docs_exposed:
+        _mount_docs(app)
     app.add_middleware(MetricsMiddleware, metrics=app.state.serving.metrics)
+    app.add_middleware(RequestLogMiddleware, pii_key=settings.pii_key)  # outermost
     return app
+
+
+def server_config(
+    app: FastAPI, *, log_level: str = "info", configure_logging: bool = True, **kwargs: Any
+) -> uvicorn.Config:
+    """How ``app`` is served: uvicorn with its access log off (``serving.logs`` writes a
+    pseudonymised one) and, with ``configure_logging``, uvicorn's console logging extended to the
+    ``scamguard`` loggers. ``kwargs`` go to ``uvicorn.Config`` (host, port, ...)."""
+    config = uvicorn.Config(
+        app,
+        log_level=log_level,
+        log_config=log_config(log_level) if configure_logging else None,
+        access_log=False,
+        lifespan="on",
+        **kwargs,
+    )
+    silence_uvicorn_access_log()
+    return config

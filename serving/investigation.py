@@ -28,6 +28,7 @@ from agent.trail import investigate_with_agent, render_agent_trail
 from features.build import Tables, build_features
 from features.catalog import describe_feature
 from features.graph import HUB_LIMIT, identifier_links
+from features.labels import latest_labels
 from features.online import OnlineStore
 from features.tables import end_of_data, load_clean_tables
 from pipelines.batch import read_scores
@@ -163,7 +164,7 @@ def _linked_accounts(
             pl.col("first_ts").min().alias("linked_since"),
         )
     )
-    labels = tables.labels.select("user_id", "label").collect()
+    labels = latest_labels(tables.labels).select("user_id", "label").collect()
     risk = (
         scores.select("user_id", "risk", "decision")
         if scores is not None
@@ -229,7 +230,7 @@ def investigate_user(
         .sort("ts", descending=True)
         .collect()
     )
-    labels = tables.labels.filter(pl.col("user_id") == user_id).sort("decided_ts").collect()
+    labels = tables.labels.filter(pl.col("user_id") == user_id).sort("seq").collect()
     report = {
         "user_id": user_id,
         **_score(settings, tables, user_id, scores, day),
@@ -250,7 +251,7 @@ def investigate_user(
         .select("ts", "reporter_id", "reason")
         .to_dicts(),
         "reports_received_total": reports.height,
-        "labels": labels.select("label", "decided_ts", "first_bad_ts").to_dicts(),
+        "labels": labels.select("label", "decided_ts", "first_bad_ts", "source").to_dicts(),
         "live": live,
         # the investigation agent's evidence trail, decision and similar past cases
         "agent": investigate_with_agent(settings, user_id, tables=tables),

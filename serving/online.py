@@ -27,12 +27,13 @@ import polars as pl
 from features.build import FEATURE_COLUMNS
 from features.online import OnlineStore
 from features.online.local import open_store
-from features.online.store import Features
+from features.online.seen import NOT_SEEN
+from features.online.store import Features, to_micros
 from models.overrides import KnownLabel
-from scamguard.events import ScoreEvent
+from scamguard.events import Event, ScoreEvent
 from scamguard.settings import Settings
 
-__all__ = ["Features", "OnlineFeatures", "feature_frame", "known_label"]
+__all__ = ["NOT_SEEN", "Features", "OnlineFeatures", "feature_frame", "known_label"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -93,6 +94,22 @@ class OnlineFeatures:
     def features_for(self, event: ScoreEvent) -> Features:
         """Record ``event`` and return its acting user's features just after it (null = no data)."""
         return self.store.score(event.table, event.to_row(), event.user_id, event.ts)
+
+    def first_answer(self, event: Event) -> object:
+        """What was answered the first time ``event``'s id was recorded for its table: the
+        answer (a JSON string), None (recorded without one), or :data:`NOT_SEEN`. Call it inside
+        :meth:`exclusive`, before recording."""
+        return self.store.seen.answer(event.table, event.event_id)
+
+    def remember(self, event: Event, answer: str | None) -> None:
+        """Record that ``event``'s id was seen, with the answer given (inside :meth:`exclusive`,
+        so the id is committed with the event itself, or not at all)."""
+        self.store.seen.remember(event.table, event.event_id, to_micros(event.ts), answer)
+
+    def read_features(self, user_id: str, ts: datetime) -> Features:
+        """``user_id``'s features just after ``ts`` without recording anything (a scored repeat
+        of an event first recorded through ``POST /v1/events``)."""
+        return self.store.features(user_id, to_micros(ts) + 1)
 
     def ingest(self, table: str, row: Mapping[str, object]) -> None:
         """Record one raw row without reading features (``POST /v1/events``)."""

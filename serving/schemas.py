@@ -82,6 +82,16 @@ class Readiness(BaseModel):
         default=False, description="The model and the online store are still being loaded."
     )
     model_version: str | None = None
+    model_source: Literal["registry", "cache"] | None = Field(
+        default=None,
+        description=(
+            "Where the served model came from: the registry, or the local verified cache when "
+            "the registry was unreachable at start."
+        ),
+    )
+    registry_error: str | None = Field(
+        default=None, description="Why the registry could not be read (serving from the cache)."
+    )
     features_as_of: datetime | None = None
     online_users: int = 0
     reason: str | None = None

@@ -27,6 +27,7 @@ from features.graph import (
     identifier_links,
     known_bad_users,
 )
+from features.labels import latest_labels
 from features.ledger import build_ledger, first_sightings
 from features.profile import STATIC_PROFILE_FEATURES, profile_rows
 from scamguard.schema import SCAM_TYPOLOGIES, TABLES
@@ -175,7 +176,7 @@ def _load_graph(
 ) -> None:
     """Graph: links, identifiers, labels, components (as of ``t``, microseconds)."""
     links = identifier_links(users=past.users, logins=logins, payments=past.payments).collect()
-    labels = past.labels.collect()
+    labels = latest_labels(past.labels).collect()  # the store keeps each user's latest label
     bad = known_bad_users(past.labels).collect()
     graph, _ = LinkGraph.encode(links, bad, pl.Series("user_id", [], dtype=pl.String))
     live = graph.live(t, hub_limit=hub_limit)  # every link is before as_of: the non-hub ones

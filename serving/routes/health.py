@@ -25,12 +25,16 @@ def healthz() -> Health:
 )
 def readyz(state: StateDep) -> Readiness | JSONResponse:
     """200 when the champion model and the online features are loaded, else 503 with the reason
-    (``loading`` true and "still loading ..." while the start-up load runs)."""
+    (``loading`` true and "still loading ..." while the start-up load runs). ``model_source`` says
+    whether the model came from the registry or, the registry being unreachable at start, from
+    the local verified cache (then ``registry_error`` says why)."""
     online = state.online
     body = Readiness(
         ready=state.ready,
         loading=state.loading,
         model_version=state.scorer.model_version if state.scorer is not None else None,
+        model_source=state.model_source,  # type: ignore[arg-type]
+        registry_error=state.registry_error,
         features_as_of=online.as_of if online is not None else None,
         online_users=online.n_users if online is not None else 0,
         reason=state.reason,

@@ -36,6 +36,12 @@ BAD_INPUT: list[tuple[list[str], str]] = [
     (["agent-train"], "training"),
     (["agent-eval"], "agent-train"),
     (["simulate", "--users", "1000", "--start", "someday"], "--start must be an ISO date"),
+    (["label", "u0000001", "--benign"], "unknown user u0000001"),
+    (["label", "u0000001", "--scam"], "--scam needs --typology"),
+    (["queue"], "no scores under"),
+    (["queue", "--date", "31/08"], "--date must be a date YYYY-MM-DD"),
+    (["rules", "check", "missing.yaml"], "no rules file at missing.yaml"),
+    (["rules", "backtest", "missing.yaml"], "no rules file at missing.yaml"),
 ]
 
 
@@ -79,6 +85,7 @@ def test_a_placeholder_key_in_production_is_one_line_through_the_console_script(
         "SCAMGUARD_DATA_DIR": str(tmp_path / "data"),
         "SCAMGUARD_ENVIRONMENT": "production",
         "SCAMGUARD_API_KEY": "dev-key",
+        "SCAMGUARD_PII_KEY": "a-real-pii-key-0123",
     }
     script = Path(sys.executable).with_name("scamguard")
     done = subprocess.run(

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import polars as pl
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from pipelines.batch import latest_snapshot_path
 from scamguard.settings import Settings
@@ -70,6 +70,42 @@ def mirror_settings(source: Settings, data_dir: Path, *, copy: tuple[str, ...] =
         else:
             (data_dir / entry.name).symlink_to(entry.resolve(), target_is_directory=entry.is_dir())
     return make_settings(data_dir)
+
+
+PROD_KEYS = {"ops": "ops-key-0123456789", "partner-a": "partner-a-key-0123456789"}
+PII_KEY = "pii-key-for-tests-0123456789"
+
+
+@pytest.fixture(scope="session")
+def prod_settings(trained_env: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A production configuration over a mirror of ``trained_env``: real keys (``API_KEY`` as
+    "default" plus ``PROD_KEYS``), a real PII key, /metrics and the docs hidden (the defaults)."""
+    mirrored = mirror_settings(trained_env, tmp_path_factory.mktemp("prod") / "data")
+    return Settings(
+        data_dir=mirrored.data_dir,
+        environment="production",
+        api_key=API_KEY,
+        api_keys=PROD_KEYS,
+        pii_key=PII_KEY,
+    )
+
+
+@pytest.fixture(scope="session")
+def prod_app(prod_settings: Settings) -> FastAPI:
+    app = create_app(prod_settings)
+
+    @app.post("/v1/test-fail", include_in_schema=False)
+    async def fail(request: Request) -> None:
+        """What a bug does: an exception whose message quotes the request body."""
+        raise ValueError(f"could not handle {(await request.body()).decode()}")
+
+    return app
+
+
+@pytest.fixture(scope="session")
+def prod_url(prod_app: FastAPI) -> Iterator[str]:
+    with serve(prod_app) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
