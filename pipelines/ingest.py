@@ -186,15 +186,7 @@ def split(
 
 def write_quarantine(rows: pl.DataFrame, table_dir: Path) -> None:
     """Replace ``table_dir`` with one Parquet file of ``rows`` (written even when empty)."""
-    table_dir = Path(table_dir)
-    tmp_dir = table_dir.with_name(table_dir.name + ".tmp")
-    if tmp_dir.exists():
-        shutil.rmtree(tmp_dir)
-    tmp_dir.mkdir(parents=True)
-    rows.write_parquet(tmp_dir / QUARANTINE_FILE)
-    if table_dir.exists():
-        shutil.rmtree(table_dir)
-    tmp_dir.rename(table_dir)
+    _replace_partition(rows, Path(table_dir), QUARANTINE_FILE)
 
 
 # --- foreign keys ------------------------------------------------------------------------------
