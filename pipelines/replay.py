@@ -36,7 +36,7 @@ import polars as pl
 
 from features.build import Tables, active_spine, build_features
 from features.labels import label_history
-from features.tables import end_of_day, load_clean_tables
+from features.tables import end_of_day, latest_date, load_clean_tables
 from models.decisions import decide
 from models.overrides import review_queue_rows
 from models.rules import RuleSet
@@ -139,21 +139,31 @@ def _with_analyst(tables: Tables, analyst: pl.DataFrame) -> Tables:
     return replace(tables, labels=label_history(tables.labels, analyst.lazy(), tables.users))
 
 
+def plan_replay(
+    settings: Settings, config: ReplayConfig
+) -> tuple[Tables, dict[date, list[datetime]]]:
+    """(the clean tables without today's analyst labels, each retrain day's snapshots); a
+    ValueError first if the days are past the data or leave too little history to train on."""
+    base = load_clean_tables(settings, analyst_labels=False)  # today's analyst labels: the future
+    plans = {
+        d: snapshot_plan(base, end_of_day(d), settings)
+        for d in retrain_days(settings, config.first, config.last)
+    }
+    _check_range(base, config, plans)
+    return base, plans
+
+
 def run_replay(
     settings: Settings, config: ReplayConfig, *, progress: Progress | None = None
 ) -> ReplayDays:
     """Play ``config.first .. config.last`` (module docstring); returns what each arm decided."""
     from models.registry import load_scorer
 
-    base = load_clean_tables(settings, analyst_labels=False)  # today's analyst labels: the future
+    base, plans = plan_replay(settings, config)
     truth = read_truth(settings.data_dir / "simulator").select("user_id", "typology", "bad_ts")
     name = f"{settings.risk_model_name}-replay-{uuid.uuid4().hex[:8]}"
     models = settings.model_copy(update={"risk_model_name": name})
     days = [config.first + timedelta(days=i) for i in range((config.last - config.first).days + 1)]
-    plans = {
-        d: snapshot_plan(base, end_of_day(d), settings)
-        for d in retrain_days(settings, config.first, config.last)
-    }
     times = sorted({end_of_day(d) for d in days} | {t for p in plans.values() for t in p})
     features = replay_features(
         base, times, progress=(lambda d, f: progress(d, 0.3 * f)) if progress else None
@@ -199,6 +209,21 @@ def run_replay(
     return ReplayDays(
         decisions=pl.concat(decided), analyst=analyst, retrains=retrains, model_name=name
     )
+
+
+def _check_range(tables: Tables, config: ReplayConfig, plans: dict[date, list[datetime]]) -> None:
+    """ValueError before any work: days past the data, or too little history to train on."""
+    from pipelines.retrain import TEST_SNAPSHOTS, VALID_SNAPSHOTS
+
+    last_day = latest_date(tables)
+    if config.last > last_day:
+        raise ValueError(f"--to {config.last} is after the data's last day {last_day}")
+    start = config.first - timedelta(days=1)
+    if len(plans[start]) < TEST_SNAPSHOTS + VALID_SNAPSHOTS + 1:
+        raise ValueError(
+            f"--from {config.first}: too little history before it to train the starting champion "
+            f"({len(plans[start])} snapshots with 14 days of data before each)"
+        )
 
 
 def _labelled_on(tables: Tables, day: date, also: pl.DataFrame) -> pl.DataFrame:

@@ -70,7 +70,7 @@ def replay(
     new variant's scams, benign block rate, expected cost and analyst labels used, for both.
     """
     from models.rules import load_rules
-    from pipelines.replay import ReplayConfig, replay_dir, run_replay
+    from pipelines.replay import ReplayConfig, plan_replay, replay_dir, run_replay
     from pipelines.replay_report import report_replay
 
     settings = get_settings()
@@ -84,6 +84,7 @@ def replay(
     config = ReplayConfig(
         first, last, capacity=capacity, rules=load_rules(rules) if rules is not None else None
     )
+    plan_replay(settings, config)  # bad days fail here, before any work
     started = time.perf_counter()
     with progress_bar(target=err) as bar:
         task = bar.add_task("replay", total=1000)

@@ -200,4 +200,5 @@ def _finite(value: Any) -> bool:
 
 def _variant_start(rows: pl.DataFrame) -> date | None:
     days = rows.filter(pl.col("variant"))["day"]
-    return None if days.is_empty() else days.min()
+    first = days.min()
+    return first if isinstance(first, date) else None

@@ -74,7 +74,13 @@ def _raw_rows(settings: Settings, table: str, day: date) -> int:
 def test_the_first_day_loads_history_then_each_day_only_its_partitions(daily_world):
     first, second = read_run_record(daily_world, DAY1), read_run_record(daily_world, DAY2)
     assert first["status"] == second["status"] == "ok"
-    assert [s["name"] for s in second["steps"]] == ["ingest", "features", "score", "monitor", "retrain"]
+    assert [s["name"] for s in second["steps"]] == [
+        "ingest",
+        "features",
+        "score",
+        "monitor",
+        "retrain",
+    ]
     assert first["steps"][0]["detail"]["initial_load"] is True
     ingest = second["steps"][0]
     assert ingest["detail"]["initial_load"] is False
