@@ -147,7 +147,7 @@ def weekly_retrain(
     from models.train import train_risk_model
 
     costs = settings.costs if costs is None else costs
-    before = _champion(settings)
+    before = champion_version(settings)
     stamp = known_by.isoformat()
     result = train_risk_model(
         table,
@@ -197,7 +197,8 @@ def weekly_retrain(
     )
 
 
-def _champion(settings: Settings) -> str | None:
+def champion_version(settings: Settings) -> str | None:
+    """The version the ``champion`` alias points at, None before the first model."""
     try:
         name = settings.risk_model_name
         return tracking.resolve_alias(settings, name, "champion", hint="").version

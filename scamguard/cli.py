@@ -242,13 +242,9 @@ def train(
 
 
 def _current_champion(settings: Settings) -> str | None:
-    from scamguard import tracking
+    from pipelines.retrain import champion_version
 
-    try:
-        name = settings.risk_model_name
-        return tracking.resolve_alias(settings, name, "champion", hint="").version
-    except LookupError:
-        return None
+    return champion_version(settings)
 
 
 def _settle_champion(  # type: ignore[no-untyped-def]
