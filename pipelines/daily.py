@@ -250,7 +250,7 @@ def run_day(
         actions["retrain"] = lambda: retrain(settings, day)
     steps: list[StepRecord] = []
     for name in STEPS:
-        if steps and steps[-1].status == FAILED:
+        if any(s.status == FAILED for s in steps):
             step = StepRecord(name, NOT_RUN)
         elif name not in actions:
             step = StepRecord(name, SKIPPED)

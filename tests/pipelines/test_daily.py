@@ -152,7 +152,7 @@ def test_a_failed_step_fails_the_day_and_leaves_earlier_days_untouched(world):
     earlier_days = {d: day_outputs(world, d) for d in (DAY1, DAY2)}
     record = _run(world, DAY3, scorer=FailingScorer())
     assert not record.ok
-    assert [s.status for s in record.steps] == ["ok", "ok", "failed", "not run"]
+    assert [s.status for s in record.steps] == ["ok", "ok", "failed", "not run", "not run"]
     assert record.error.startswith("score failed: RuntimeError: the model server is gone")
     saved = read_run_record(world, DAY3)
     assert saved["status"] == "failed" and saved["error"] == record.error
