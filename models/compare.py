@@ -255,6 +255,8 @@ def decide_promotion(
     )
     if ch.version == cl.version:
         return False, f"challenger v{cl.version} is already the champion"
+    if comparison.positives == 0:  # allowing everything would cost nothing: no evidence
+        return False, f"no scam in the {window}: nothing to judge the challenger on"
     if not (np.isfinite(a) and np.isfinite(b)):
         return False, f"expected cost undefined on the {window}"
     if b < a - min_improvement:

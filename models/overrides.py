@@ -18,6 +18,8 @@ from datetime import datetime
 
 import polars as pl
 
+from scamguard.costs import CostModel
+
 from .decisions import BLOCK, REVIEW
 
 SCAM_LABEL_RULE = "known-scam-label"
@@ -96,4 +98,32 @@ def apply_known_labels(scored: pl.DataFrame, known: pl.DataFrame) -> pl.DataFram
             pl.coalesce("_override", earlier).alias("override"),
         )
         .drop("_decision", "_reasons", "_override")
+    )
+
+
+def review_value(risk: pl.Expr, costs: CostModel) -> pl.Expr:
+    """Expected saving of a human review over the best automatic decision, per case:
+    ``min(risk * missed_scam, (1 - risk) * wrongful_block) - review``."""
+    allow_loss = risk * costs.missed_scam
+    block_loss = (1 - risk) * costs.wrongful_block
+    return pl.min_horizontal(allow_loss, block_loss) - costs.review
+
+
+def review_queue_rows(
+    scores: pl.DataFrame, labelled: pl.DataFrame, costs: CostModel
+) -> pl.DataFrame:
+    """The review queue of one day's scores, most valuable first (``serving.review_queue``, the
+    replay's analyst): rows decided ``review`` that an earlier benign label did not cap and whose
+    user is not in ``labelled`` (``user_id``: labelled since the start of the day), with
+    ``allow_loss``, ``block_loss`` and ``review_value`` (:func:`review_value`)."""
+    capped = pl.col("override").fill_null("") == BENIGN_LABEL_RULE
+    return (
+        scores.filter((pl.col("decision") == REVIEW) & ~capped)
+        .join(labelled.select("user_id"), on="user_id", how="anti")
+        .with_columns(
+            (pl.col("risk") * costs.missed_scam).alias("allow_loss"),
+            ((1 - pl.col("risk")) * costs.wrongful_block).alias("block_loss"),
+            review_value(pl.col("risk"), costs).alias("review_value"),
+        )
+        .sort(["review_value", "user_id"], descending=[True, False])
     )

@@ -112,3 +112,31 @@ def save_all(
         plot_calibration(curves, cal),
         plot_feature_importance(feature_names, gain, imp),
     ]
+
+
+REPLAY_PANELS: tuple[tuple[str, str], ...] = (
+    ("expected_cost", "expected cost per user-day"),
+    ("variant_recall", "recall, new-variant scams"),
+    ("recall", "recall, all scams"),
+    ("pr_auc", "PR-AUC"),
+)
+
+
+def plot_replay(weeks: list[dict], path: Path, *, title: str) -> Path:
+    """``scamguard replay``'s measures per week, one line per arm; ``weeks`` as its JSON
+    (``{"week": "YYYY-MM-DD", "<arm>": {measure: value or None}}``)."""
+    fig = _figure((9.0, 6.0))
+    labels = [w["week"][5:] for w in weeks]
+    arms = [k for k in weeks[0] if k != "week"] if weeks else []
+    for i, (key, name) in enumerate(REPLAY_PANELS, 1):
+        ax = fig.add_subplot(2, 2, i)
+        for arm in arms:
+            values = [np.nan if w[arm][key] is None else w[arm][key] for w in weeks]
+            ax.plot(labels, values, marker="o", label=arm)
+        ax.set(title=name, xlabel="week from")
+        ax.grid(alpha=0.3)
+        if i == 1:
+            ax.legend()
+    fig.suptitle(title)
+    fig.savefig(path, dpi=110)
+    return path

@@ -42,11 +42,13 @@ def _summary(records: list[DayRecord]) -> Table:
         "ingest in / quarantined",
         "scored",
         "alerts (page)",
+        "retrain",
         "seconds",
     ):
         table.add_column(column)
     for r in records:
         ingest, score, monitor = r.step("ingest"), r.step("score"), r.step("monitor")
+        retrain = r.step("retrain")
         table.add_row(
             r.date.isoformat(),
             f"[{'green' if r.ok else 'red'}]{r.status}[/]",
@@ -55,9 +57,18 @@ def _summary(records: list[DayRecord]) -> Table:
             f"{monitor.rows.get('alerts', 0)} ({monitor.rows.get('pages', 0)})"
             if monitor.status == "ok"
             else monitor.status,
+            _retrain_cell(retrain),
             f"{(r.finished_at - r.started_at).total_seconds():.1f}",
         )
     return table
+
+
+def _retrain_cell(step: StepRecord) -> str:
+    if step.status != "ok":
+        return step.status
+    d = step.detail
+    verdict = "promoted" if d.get("promoted") else "kept"
+    return f"v{d.get('version')} {verdict} (champion v{d.get('champion_after')})"
 
 
 def daily(
@@ -72,14 +83,20 @@ def daily(
         str | None, typer.Option("--to", help="Last day of a backfill (with --from).")
     ] = None,
     monitor: Annotated[bool, typer.Option(help="Run the monitor step.")] = True,
+    retrain: Annotated[
+        bool,
+        typer.Option(help="Run the weekly retrain on its weekday (SCAMGUARD_RETRAIN_WEEKDAY)."),
+    ] = True,
 ) -> None:
-    """Run the daily job for one day (ingest, features, batch scoring, monitoring), or replay a range.
+    """Run the daily job for one day (ingest, features, batch scoring, monitoring, and on the
+    retrain weekday a challenger through the promote guard), or a range of days.
 
     Re-running a day replaces its outputs. The run record goes to data/runs/date=D/run.json and to
     MLflow (experiment scamguard-daily). A range stops at the first failed day.
     """
     from monitoring.monitor import monitor_step
     from pipelines.daily import day_range, run_days
+    from pipelines.retrain import retrain_step
 
     settings = get_settings()
     if (from_ is None) != (to is None):
@@ -101,7 +118,11 @@ def daily(
     for day in days:
         err.print(f"[bold]daily {day}[/]")
         records += run_days(
-            settings, [day], monitor=monitor_step if monitor else None, on_step=announce
+            settings,
+            [day],
+            monitor=monitor_step if monitor else None,
+            retrain=retrain_step if retrain else None,
+            on_step=announce,
         )
         if not records[-1].ok:
             break
@@ -134,13 +155,20 @@ def schedule(
     Each firing runs every day after the last successful run record up to yesterday, in order.
     """
     from monitoring.monitor import monitor_step
+    from pipelines.retrain import retrain_step
     from pipelines.schedule import build_scheduler, catch_up
 
     settings = get_settings()
     start = _day(since, "--since") if since else None
 
     def job() -> None:
-        records = catch_up(settings, since=start, monitor=monitor_step, on_step=_print_step)
+        records = catch_up(
+            settings,
+            since=start,
+            monitor=monitor_step,
+            retrain=retrain_step,
+            on_step=_print_step,
+        )
         if not records:
             err.print("nothing to catch up")
         for r in records:

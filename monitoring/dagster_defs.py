@@ -22,6 +22,7 @@ import dagster as dg
 
 from monitoring.monitor import monitor_step
 from pipelines.daily import run_day
+from pipelines.retrain import retrain_step
 from scamguard.settings import Settings, get_settings
 
 DEFAULT_START = "2026-07-06"
@@ -32,6 +33,7 @@ class ScamguardResource(dg.ConfigurableResource):  # type: ignore[misc]
 
     data_dir: str = ""
     monitor: bool = True
+    retrain: bool = True  # the weekly retrain, on settings.retrain_weekday
 
     def settings(self) -> Settings:
         base = get_settings()
@@ -46,7 +48,12 @@ class ScamguardResource(dg.ConfigurableResource):  # type: ignore[misc]
 def run_daily(context: dg.OpExecutionContext, scamguard: ScamguardResource) -> dict:
     day = date.fromisoformat(context.partition_key)
     settings = scamguard.settings()
-    record = run_day(settings, day, monitor=monitor_step if scamguard.monitor else None)
+    record = run_day(
+        settings,
+        day,
+        monitor=monitor_step if scamguard.monitor else None,
+        retrain=retrain_step if scamguard.retrain else None,
+    )
     for step in record.steps:
         context.log.info(f"{day} {step.name}: {step.status} in {step.seconds:.1f}s {step.rows}")
     if not record.ok:

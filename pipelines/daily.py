@@ -8,7 +8,10 @@ Steps, in order (a failed step fails the day; the steps after it do not run):
   in the 7 days before; written to ``features/snapshots/date=D/features.parquet``;
 * ``score``: the champion scores those rows (:func:`pipelines.batch.batch_score`);
 * ``monitor``: a callable the caller injects (the monitoring layer sits above this one); skipped
-  when none is given.
+  when none is given;
+* ``retrain``: on ``settings.retrain_weekday`` only, a challenger trained on the labels known by
+  the end of D and promoted only through the guard (:func:`pipelines.retrain.retrain_step`, which
+  the caller injects; skipped on other days and when none is given).
 
 Every output is a partition of D replaced whole (written aside, then renamed), so a re-run of D
 replaces D, a run killed half-way leaves no duplicate rows, and other days are never touched.
@@ -39,7 +42,7 @@ from scamguard.schema import LOAD_ORDER
 from scamguard.settings import Settings
 
 EXPERIMENT = "scamguard-daily"
-STEPS = ("ingest", "features", "score", "monitor")
+STEPS = ("ingest", "features", "score", "monitor", "retrain")
 OK, FAILED, SKIPPED, NOT_RUN = "ok", "failed", "skipped", "not run"
 
 
@@ -204,6 +207,7 @@ def run_day(
     day: date,
     *,
     monitor: DayStep | None = None,
+    retrain: DayStep | None = None,
     scorer: Any = None,
     feature_hook: FeatureHook | None = None,
     on_step: Callable[[StepRecord], None] | None = None,
@@ -212,7 +216,8 @@ def run_day(
     """Run the daily job for ``day``; returns its record (also written to ``run.json``).
 
     Never raises for a failed step: the record says which step failed and why. ``scorer``
-    replaces the champion (default: loaded from the registry); ``feature_hook`` transforms the
+    replaces the champion (default: loaded from the registry); ``retrain`` runs on
+    ``settings.retrain_weekday`` only; ``feature_hook`` transforms the
     feature rows before scoring; ``on_step`` is called after each step (progress display).
     """
     started_at = datetime.now(UTC)
@@ -241,9 +246,11 @@ def run_day(
     }
     if monitor is not None:
         actions["monitor"] = lambda: monitor(settings, day)
+    if retrain is not None and day.weekday() == settings.retrain_weekday:
+        actions["retrain"] = lambda: retrain(settings, day)
     steps: list[StepRecord] = []
     for name in STEPS:
-        if steps and steps[-1].status == FAILED:
+        if any(s.status == FAILED for s in steps):
             step = StepRecord(name, NOT_RUN)
         elif name not in actions:
             step = StepRecord(name, SKIPPED)

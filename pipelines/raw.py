@@ -8,8 +8,7 @@ from scamguard.io import write_partitioned
 from scamguard.schema import TABLES
 
 from .simulator import SimulatedWorld
-
-TRUTH_FILE = "simulator_truth.parquet"
+from .simulator.truth import TRUTH_FILE
 
 
 def write_world(world: SimulatedWorld, raw_dir: Path, *, truth_dir: Path) -> dict[str, int]:

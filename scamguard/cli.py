@@ -23,6 +23,7 @@ from features.online.cli import register as register_online_commands
 from models.challenger_cli import register as register_challenger_commands
 from models.text.cli import register as register_text_commands
 from monitoring.cli import register as register_monitoring_commands
+from pipelines.replay_cli import register as register_replay_commands
 from scamguard.console import (
     MissedScamOption,
     WrongfulBlockOption,
@@ -241,13 +242,9 @@ def train(
 
 
 def _current_champion(settings: Settings) -> str | None:
-    from scamguard import tracking
+    from pipelines.retrain import champion_version
 
-    try:
-        name = settings.risk_model_name
-        return tracking.resolve_alias(settings, name, "champion", hint="").version
-    except LookupError:
-        return None
+    return champion_version(settings)
 
 
 def _settle_champion(  # type: ignore[no-untyped-def]
@@ -395,6 +392,7 @@ register_online_commands(app)
 register_agent_commands(app)
 register_loop_commands(app)
 register_monitoring_commands(app)
+register_replay_commands(app)
 
 # Every command, in sub-apps too (`rules check`): an error is one line naming the problem (exit 2
 # for bad input), never a traceback.

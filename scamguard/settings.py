@@ -151,6 +151,14 @@ class Settings(BaseSettings):
     # the file when its mtime changes (checked every rules_poll_s seconds) and on SIGHUP.
     rules_file: Path | None = None
     rules_poll_s: float = Field(default=2.0, gt=0.0)
+    # The weekly retrain (pipelines/retrain.py): the daily job of this weekday (0 Monday .. 6
+    # Sunday) trains a challenger at the end of the day on the labels known by then, and the
+    # promote guard decides; Sunday: the model trained at the week's end scores the next week.
+    retrain_weekday: int = Field(default=6, ge=0, le=6)
+    # Its training table: daily snapshots over the last retrain_daily_days days (the freshest
+    # behaviour, a new scam variant included), weekly ones before, back retrain_history_days.
+    retrain_daily_days: int = Field(default=7, ge=3)
+    retrain_history_days: int = Field(default=28, ge=7)
 
 
 @lru_cache(maxsize=1)

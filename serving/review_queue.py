@@ -30,19 +30,12 @@ import polars as pl
 from agent.recommend import recommend
 from features.tables import load_clean_tables
 from models.decisions import REVIEW
-from models.overrides import BENIGN_LABEL_RULE
+from models.overrides import review_queue_rows
 from pipelines.batch import feature_snapshot_path, read_scores, score_partition
 from scamguard.costs import CostModel
 from scamguard.settings import Settings
 
 ORDERING = "min(risk x missed_scam, (1 - risk) x wrongful_block) - review"
-
-
-def review_value(risk: pl.Expr, costs: CostModel) -> pl.Expr:
-    """Expected saving of a human review over the best automatic decision, per case."""
-    allow_loss = risk * costs.missed_scam
-    block_loss = (1 - risk) * costs.wrongful_block
-    return pl.min_horizontal(allow_loss, block_loss) - costs.review
 
 
 def review_queue(
@@ -76,17 +69,7 @@ def review_queue(
         .collect()
     )
     reviews = scores.filter(pl.col("decision") == REVIEW)
-    capped = pl.col("override").fill_null("") == BENIGN_LABEL_RULE
-    queue = (
-        reviews.filter(~capped)
-        .join(labelled, on="user_id", how="anti")
-        .with_columns(
-            (pl.col("risk") * costs.missed_scam).alias("allow_loss"),
-            ((1 - pl.col("risk")) * costs.wrongful_block).alias("block_loss"),
-            review_value(pl.col("risk"), costs).alias("review_value"),
-        )
-        .sort(["review_value", "user_id"], descending=[True, False])
-    )
+    queue = review_queue_rows(scores, labelled, costs)
     shown = queue.head(limit)
     advice = _agent_advice(settings, day, shown["user_id"]) if agent else None
     rows = [

@@ -74,7 +74,13 @@ def _raw_rows(settings: Settings, table: str, day: date) -> int:
 def test_the_first_day_loads_history_then_each_day_only_its_partitions(daily_world):
     first, second = read_run_record(daily_world, DAY1), read_run_record(daily_world, DAY2)
     assert first["status"] == second["status"] == "ok"
-    assert [s["name"] for s in second["steps"]] == ["ingest", "features", "score", "monitor"]
+    assert [s["name"] for s in second["steps"]] == [
+        "ingest",
+        "features",
+        "score",
+        "monitor",
+        "retrain",
+    ]
     assert first["steps"][0]["detail"]["initial_load"] is True
     ingest = second["steps"][0]
     assert ingest["detail"]["initial_load"] is False
@@ -146,7 +152,7 @@ def test_a_failed_step_fails_the_day_and_leaves_earlier_days_untouched(world):
     earlier_days = {d: day_outputs(world, d) for d in (DAY1, DAY2)}
     record = _run(world, DAY3, scorer=FailingScorer())
     assert not record.ok
-    assert [s.status for s in record.steps] == ["ok", "ok", "failed", "not run"]
+    assert [s.status for s in record.steps] == ["ok", "ok", "failed", "not run", "not run"]
     assert record.error.startswith("score failed: RuntimeError: the model server is gone")
     saved = read_run_record(world, DAY3)
     assert saved["status"] == "failed" and saved["error"] == record.error

@@ -15,6 +15,8 @@ from features.build import build_training_table
 from features.tables import end_of_day, load_clean_tables
 from models.registry import load_scorer
 from pipelines.batch import read_scores, score_day
+from pipelines.replay import replay_features
+from pipelines.retrain import retrain_table, snapshot_plan
 from scamguard.analyst_labels import read_analyst_labels
 from scamguard.settings import Settings
 from serving.app import create_app
@@ -148,3 +150,36 @@ def test_every_label_is_in_the_audit_log(client: httpx.Client, settings: Setting
     records = [json.loads(line) for line in settings.audit_log.read_text().splitlines()]
     labels = [r for r in records if r["kind"] == "label"]
     assert labels and all(r["analyst"] == "jdoe" for r in labels)
+
+
+def test_a_posted_label_reaches_the_weekly_retrain_only_once_decided(
+    client: httpx.Client, settings: Settings
+) -> None:
+    """The weekly retrain reads the analysts' labels through the label history, point in time:
+    a label counts in a retrain at or after its decision, never in one before it."""
+    latest = read_scores(settings)
+    as_of = latest["as_of"][0]
+    labelled = load_clean_tables(settings).labels.select("user_id").collect()
+    user_id = (
+        latest.filter(pl.col("decision") == "allow")
+        .join(labelled, on="user_id", how="anti")
+        .sort("user_id", descending=True)["user_id"][0]
+    )
+    decided = as_of - timedelta(days=1, hours=12)
+    body = {
+        "user_id": user_id,
+        "label": "fake_client",
+        "analyst": "jdoe",
+        "ts": decided.isoformat(),
+    }
+    assert client.post("/v1/labels", json=body).status_code == 200
+
+    tables = load_clean_tables(settings)
+    times = snapshot_plan(tables, as_of, settings)
+    features = replay_features(tables, times)
+    after = retrain_table(tables, as_of, times, features=features)
+    mine = after.filter(pl.col("user_id") == user_id)
+    assert mine.height >= 1 and (mine["label"] == 1).all()
+    assert (mine["typology"] == "fake_client").all()
+    before = retrain_table(tables, decided, times, features=features)
+    assert (before.filter(pl.col("user_id") == user_id)["label"] == 0).all()
