@@ -28,7 +28,6 @@ or null exactly as the Polars evaluator (``_filled``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from features.aggregates import Count, CountNew, Distinct, Max, Share, Spec, Sum, Unique, micros
@@ -84,7 +83,8 @@ def carry_forward(
 ) -> DataFrame:
     """Running totals over the instants: for each row of ``keys`` (``by, g``), the sum or max
     (``aggs``: column -> "sum" | "max") of ``partials`` (``by, g`` and those columns) over every
-    ``g' <= g`` of the same ``by``. Partials absent for a key: null."""
+    ``g' <= g`` of the same ``by``; nothing there: null. The result also has a row for each
+    ``(by, g)`` of ``partials``: join it to the keys to keep theirs."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -96,10 +96,9 @@ def carry_forward(
         .agg(*(getattr(F, how)(c).alias(c) for c, how in aggs.items()))
     )
     upto = Window.partitionBy(by).orderBy("g").rowsBetween(Window.unboundedPreceding, 0)
-    running = merged.select(
+    return merged.select(
         by, "g", *(getattr(F, how)(c).over(upto).alias(c) for c, how in aggs.items())
     )
-    return keys.select(by, "g").join(running, on=[by, "g"], how="left")
 
 
 def _as_count(spec: Spec) -> Spec:
@@ -204,7 +203,7 @@ def add_aggregates(
             rows.filter(F.col("kind").isin(list(widest))), "ts", width, instants
         )
         values = spread.groupBy(*KEYS).agg(*(_windowed_agg(s, first).alias(s.name) for s in windowed))
-        out = out.join(values.join(keys, on=list(KEYS), how="left_semi"), on=list(KEYS), how="left")
+        out = out.join(values, on=list(KEYS), how="left")
     totals = [s for s in counted if s.window is None]
     if totals:
         if not all(isinstance(s, Count | Max) for s in totals):
@@ -231,7 +230,3 @@ def add_aggregates(
         *(_default(s, F.col(s.name)).alias(s.name) for s in counted),
     )
 
-
-def widest_window(specs: Sequence[Spec]) -> timedelta:
-    """The widest window among ``specs`` (0 if all read all history)."""
-    return max((s.window for s in specs if s.window is not None), default=timedelta(0))

@@ -146,18 +146,19 @@ def build_features(
 
     spine = spine.cache()
     keys = spine.select(*KEYS, "as_of")
+    # the row-level maps run once each (Python workers), their results read by several families
     seen_logins = first_logins(tables.logins).cache()
     activity = add_aggregates(
         keys.select(*KEYS),
-        ledger=ledger(tables),
-        first_seen=first_sightings(tables, seen_logins),
+        ledger=ledger(tables).cache(),
+        first_seen=first_sightings(tables, seen_logins).cache(),
         specs=ACTIVITY_FEATURES,
         instants=instants,
     )
     profile = add_profile_features(keys, users=tables.users, instants=instants).drop("as_of")
     graph, rounds = add_graph_features(
         keys.select(*KEYS),
-        links=identifier_links(tables, seen_logins),
+        links=identifier_links(tables, seen_logins).cache(),
         labels=tables.labels,
         instants=instants,
         hub_limit=hub_limit,

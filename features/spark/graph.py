@@ -68,10 +68,9 @@ def _large_star(edges: DataFrame) -> DataFrame:
     from pyspark.sql import functions as F
 
     m = _smallest_neighbour(edges).withColumnRenamed("hi", "lo")
-    return (
-        edges.join(m, on=["g", "lo"], how="left")
-        .select("g", "hi", F.coalesce(F.col("m"), F.col("lo")).alias("lo"))
-        .distinct()
+    # duplicates are harmless to the small-star step that follows, which removes them
+    return edges.join(m, on=["g", "lo"], how="left").select(
+        "g", "hi", F.coalesce(F.col("m"), F.col("lo")).alias("lo")
     )
 
 

@@ -51,12 +51,11 @@ def add_profile_features(
         .groupBy("profile_text", "g")
         .agg(F.count(F.lit(1)).alias("_before"))
     )
-    probes = spine.select(*KEYS).distinct().join(texts, on="user_id")
+    probes = spine.select(*KEYS, "as_of").distinct().join(texts, on="user_id")
     before = carry_forward(signups, probes.select("profile_text", "g").distinct(),
                            {"_before": "sum"}, by="profile_text")
     copies = (
         probes.join(before, on=["profile_text", "g"], how="left")
-        .join(spine.select(*KEYS, "as_of").distinct(), on=list(KEYS))
         .select(
             *KEYS,
             (

@@ -82,8 +82,17 @@ def read_table(spark: SparkSession, root: Path | str, table: str) -> DataFrame:
     return spark.read.schema(schema).parquet(*(str(f) for f in files))
 
 
-def read_clean_tables(spark: SparkSession, clean_dir: Path | str) -> SparkTables:
-    """Every contract table under ``clean_dir`` (``Settings.clean_dir``)."""
-    return SparkTables(
-        **{name: read_table(spark, clean_dir, name) for name in SparkTables.__dataclass_fields__}
-    )
+def read_clean_tables(
+    spark: SparkSession, clean_dir: Path | str, *, cache: bool = False
+) -> SparkTables:
+    """Every contract table under ``clean_dir`` (``Settings.clean_dir``).
+
+    ``cache``: keep each table in executor memory (spilling to disk) once read. The builders read
+    some tables several times (users: spine, profile, sightings, links); with small data in many
+    daily files (a local run, a test), listing and opening the files again costs more than the
+    work, while a cluster's tables are better read again than held.
+    """
+    tables = {name: read_table(spark, clean_dir, name) for name in SparkTables.__dataclass_fields__}
+    if cache:
+        tables = {name: frame.cache() for name, frame in tables.items()}
+    return SparkTables(**tables)
