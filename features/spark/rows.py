@@ -83,9 +83,20 @@ def polars_map(
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             result = function(pl.from_arrow(batch))  # type: ignore[arg-type]
-            yield from _to_spark_frame(result, schema).to_arrow().to_batches()
+            yield from _small_lists(_to_spark_frame(result, schema).to_arrow()).to_batches()
 
     return frame.mapInArrow(run, out_schema)
+
+
+def _small_lists(table: pa.Table) -> pa.Table:
+    """``table`` with Polars' large lists as plain lists (Spark's Arrow reader has no LargeList)."""
+    import pyarrow as pa
+
+    fields = [
+        f.with_type(pa.list_(f.type.value_type)) if pa.types.is_large_list(f.type) else f
+        for f in table.schema
+    ]
+    return table.cast(pa.schema(fields)) if fields != list(table.schema) else table
 
 
 def _union(parts: list[DataFrame]) -> DataFrame:
