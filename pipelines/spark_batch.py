@@ -44,6 +44,7 @@ SCORE_TYPE = (
     "risk double, decision string, reason_1 string, reason_2 string, reason_3 string, "
     "reasons array<string>"
 )
+_REASONS = ("reason_1", "reason_2", "reason_3")
 _KNOWN = {"_label": "label", "_decided_ts": "decided_ts", "_reports_since": "reports_since"}
 _SCORED_SCHEMA: dict[str, pl.DataType] = {
     "user_id": pl.String(),
@@ -88,7 +89,13 @@ def batch_score_spark(
     udf, inputs = tracking.spark_udf(settings, spark, version, result_type=SCORE_TYPE)
     model_input = F.struct(*(F.col(c).cast("double").alias(c) for c in inputs))
     scored = features.select("user_id", "as_of", udf(model_input).alias("_score")).select(
-        "user_id", "as_of", "_score.*"
+        "user_id",
+        "as_of",
+        *(F.col(f"_score.{c}").alias(c) for c in ("risk", "decision")),
+        # spark_udf turns every value of a string output into a string: a missing reason
+        # (fewer than three) arrives as "None"; no feature has that name
+        *(F.nullif(F.col(f"_score.{c}"), F.lit("None")).alias(c) for c in _REASONS),
+        F.col("_score.reasons").alias("reasons"),
     )
     known = known_labels(tables.labels, tables.reports, as_of).select(
         "user_id", *(F.col(v).alias(k) for k, v in _KNOWN.items())
