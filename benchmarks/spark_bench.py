@@ -76,7 +76,7 @@ def _prepare(users: int, weeks: int, data_dir: str, queue) -> None:  # type: ign
     world = simulate(
         SimulationConfig(n_users=users, weeks=weeks, seed=0, sms_csv=SMS_CSV if SMS_CSV.exists() else None)
     )
-    write_world(world, settings.raw_dir)
+    write_world(world, settings.raw_dir, truth_dir=settings.data_dir / "simulator")
     del world
     ingest(settings.raw_dir, settings.clean_dir, settings.quarantine_dir)
     queue.put(None)
