@@ -24,7 +24,6 @@ import multiprocessing
 import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -74,7 +73,9 @@ def _prepare(users: int, weeks: int, data_dir: str, queue) -> None:  # type: ign
 
     settings = Settings(data_dir=Path(data_dir))
     world = simulate(
-        SimulationConfig(n_users=users, weeks=weeks, seed=0, sms_csv=SMS_CSV if SMS_CSV.exists() else None)
+        SimulationConfig(
+            n_users=users, weeks=weeks, seed=0, sms_csv=SMS_CSV if SMS_CSV.exists() else None
+        )
     )
     write_world(world, settings.raw_dir, truth_dir=settings.data_dir / "simulator")
     del world
@@ -108,16 +109,28 @@ def _spark(data_dir: str, master: str, memory: str, queue) -> None:  # type: ign
     api = f"{spark.sparkContext.uiWebUrl}/api/v1/applications/{spark.sparkContext.applicationId}"
     stages = json.load(urllib.request.urlopen(f"{api}/stages"))
     keep = (
-        "stageId", "name", "numTasks", "executorRunTime", "executorCpuTime", "inputBytes",
-        "inputRecords", "shuffleReadBytes", "shuffleReadRecords", "shuffleWriteBytes",
-        "shuffleWriteRecords", "memoryBytesSpilled", "diskBytesSpilled",
+        "stageId",
+        "name",
+        "numTasks",
+        "executorRunTime",
+        "executorCpuTime",
+        "inputBytes",
+        "inputRecords",
+        "shuffleReadBytes",
+        "shuffleReadRecords",
+        "shuffleWriteBytes",
+        "shuffleWriteRecords",
+        "memoryBytesSpilled",
+        "diskBytesSpilled",
     )
     spark.stop()
     queue.put(
         {
             "seconds": seconds,
             "graph_rounds": run.graph_rounds,
-            "stages": [{k: s.get(k) for k in keep} for s in stages if s.get("status") == "COMPLETE"],
+            "stages": [
+                {k: s.get(k) for k in keep} for s in stages if s.get("status") == "COMPLETE"
+            ],
         }
     )
 
@@ -140,7 +153,17 @@ def compare(a: Path, b: Path) -> dict[str, int]:
 
 
 def stage_totals(stages: list[dict]) -> dict[str, float]:
-    total = {k: 0.0 for k in ("executorRunTime", "executorCpuTime", "inputBytes", "shuffleWriteBytes", "shuffleWriteRecords", "diskBytesSpilled")}
+    total = {
+        k: 0.0
+        for k in (
+            "executorRunTime",
+            "executorCpuTime",
+            "inputBytes",
+            "shuffleWriteBytes",
+            "shuffleWriteRecords",
+            "diskBytesSpilled",
+        )
+    }
     for s in stages:
         for k in total:
             total[k] += s.get(k) or 0
@@ -153,7 +176,9 @@ def main() -> None:
     parser.add_argument("--weeks", type=int, default=8)
     parser.add_argument("--master", default="local[*]")
     parser.add_argument("--driver-memory", default="12g")
-    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "scamguard-spark-bench")
+    parser.add_argument(
+        "--cache", type=Path, default=Path(tempfile.gettempdir()) / "scamguard-spark-bench"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     log = sys.stderr if args.json else sys.stdout
@@ -172,9 +197,14 @@ def main() -> None:
             {
                 "users": users,
                 "load_avg": os.getloadavg()[0],
-                "polars_s": p["seconds"], "polars_wall_s": p_wall, "polars_peak_gb": p_rss,  # type: ignore[index]
-                "spark_s": s["seconds"], "spark_wall_s": s_wall, "spark_peak_gb": s_rss,  # type: ignore[index]
-                "rows": p["rows"], "graph_rounds": s["graph_rounds"],  # type: ignore[index]
+                "polars_s": p["seconds"],
+                "polars_wall_s": p_wall,
+                "polars_peak_gb": p_rss,  # type: ignore[index]
+                "spark_s": s["seconds"],
+                "spark_wall_s": s_wall,
+                "spark_peak_gb": s_rss,  # type: ignore[index]
+                "rows": p["rows"],
+                "graph_rounds": s["graph_rounds"],  # type: ignore[index]
                 "mismatches": {k: v for k, v in diff.items() if not k.startswith("rows")},
                 "rows_spark": diff["rows_spark"],
                 "stage_totals": stage_totals(s["stages"]),  # type: ignore[index]
@@ -184,7 +214,9 @@ def main() -> None:
     if args.json:
         print(json.dumps(results, default=str))
         return
-    print(f"{'users':>10} {'rows':>10} {'Polars s':>9} {'Spark s':>8} {'ratio':>6} {'Polars GB':>10} {'Spark GB':>9} {'ratio':>6} {'equal':>6}")
+    print(
+        f"{'users':>10} {'rows':>10} {'Polars s':>9} {'Spark s':>8} {'ratio':>6} {'Polars GB':>10} {'Spark GB':>9} {'ratio':>6} {'equal':>6}"
+    )
     for r in results:
         print(
             f"{r['users']:>10,} {r['rows']:>10,} {r['polars_s']:>9.1f} {r['spark_s']:>8.1f} "
@@ -192,9 +224,11 @@ def main() -> None:
             f"{r['spark_peak_gb'] / r['polars_peak_gb']:>6.1f} {str(not r['mismatches'] and r['rows'] == r['rows_spark']):>6}"
         )
         t = r["stage_totals"]
-        print(f"   Spark stages: executor run {t['executorRunTime'] / 1e3:.0f} s, input {t['inputBytes'] / 1e6:.0f} MB, "
-              f"shuffle write {t['shuffleWriteBytes'] / 1e6:.0f} MB / {t['shuffleWriteRecords'] / 1e6:.1f}M records, "
-              f"spilled {t['diskBytesSpilled'] / 1e6:.0f} MB; components {r['graph_rounds']} rounds")
+        print(
+            f"   Spark stages: executor run {t['executorRunTime'] / 1e3:.0f} s, input {t['inputBytes'] / 1e6:.0f} MB, "
+            f"shuffle write {t['shuffleWriteBytes'] / 1e6:.0f} MB / {t['shuffleWriteRecords'] / 1e6:.1f}M records, "
+            f"spilled {t['diskBytesSpilled'] / 1e6:.0f} MB; components {r['graph_rounds']} rounds"
+        )
 
 
 if __name__ == "__main__":

@@ -82,7 +82,8 @@ def batch_score_spark(
         settings, settings.risk_model_name, "champion", hint="run `scamguard train` first"
     )
     snapshot = write_parquet(
-        build_scoring_table(tables, as_of).frame, feature_snapshot_path(settings, day),
+        build_scoring_table(tables, as_of).frame,
+        feature_snapshot_path(settings, day),
         single_file=local,
     )
     features = spark.read.parquet(str(snapshot))

@@ -61,7 +61,9 @@ def instant_at(g: Column, instants: Sequence[int]) -> Column:
     return F.element_at(F.array(*(F.lit(t) for t in instants)), g + 1)
 
 
-def spread_over_instants(rows: DataFrame, ts: str, width: Column, instants: Sequence[int]) -> DataFrame:
+def spread_over_instants(
+    rows: DataFrame, ts: str, width: Column, instants: Sequence[int]
+) -> DataFrame:
     """``rows`` repeated once per instant ``as_of`` with ``ts < as_of <= ts + width`` (microseconds),
     with that instant's index ``g`` and value ``as_of``. Rows inside no window are dropped."""
     from pyspark.sql import functions as F
@@ -202,7 +204,9 @@ def add_aggregates(
         spread = spread_over_instants(
             rows.filter(F.col("kind").isin(list(widest))), "ts", width, instants
         )
-        values = spread.groupBy(*KEYS).agg(*(_windowed_agg(s, first).alias(s.name) for s in windowed))
+        values = spread.groupBy(*KEYS).agg(
+            *(_windowed_agg(s, first).alias(s.name) for s in windowed)
+        )
         out = out.join(values, on=list(KEYS), how="left")
     totals = [s for s in counted if s.window is None]
     if totals:
@@ -219,7 +223,9 @@ def add_aggregates(
                 hit = mine if s.where is None else mine & (F.col(s.where) == 1)
                 partial_aggs.append(F.count(F.when(hit, 1)).alias(s.name))
             else:
-                partial_aggs.append(F.max(F.when(mine, F.col(s.column).cast("double"))).alias(s.name))
+                partial_aggs.append(
+                    F.max(F.when(mine, F.col(s.column).cast("double"))).alias(s.name)
+                )
         partials = early.groupBy(*KEYS).agg(*partial_aggs)
         running = carry_forward(
             partials, keys, {s.name: "sum" if isinstance(s, Count) else "max" for s in totals}
@@ -229,4 +235,3 @@ def add_aggregates(
         *(c for c in spine.columns),
         *(_default(s, F.col(s.name)).alias(s.name) for s in counted),
     )
-

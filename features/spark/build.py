@@ -163,7 +163,9 @@ def build_features(
         instants=instants,
         hub_limit=hub_limit,
     )
-    table = spine.join(profile, on=list(KEYS)).join(activity, on=list(KEYS)).join(graph, on=list(KEYS))
+    table = (
+        spine.join(profile, on=list(KEYS)).join(activity, on=list(KEYS)).join(graph, on=list(KEYS))
+    )
     return table.select(*spine.columns, *(F.col(c) for c in FEATURE_COLUMNS)), rounds
 
 
@@ -205,9 +207,6 @@ def build_scoring_table(tables: SparkTables, as_of: datetime) -> SparkTable:
     return SparkTable(frame=table, instants=[as_of], graph_rounds=rounds)
 
 
-
-
-
 def _dt(us: int) -> datetime:
     return EPOCH + us * _US
 
@@ -218,7 +217,9 @@ def feature_dtypes() -> dict[str, pl.DataType]:
     users = pl.LazyFrame(schema=TABLES["users"].schema)
     spine = pl.LazyFrame(schema={"user_id": pl.String(), "as_of": TS})
     profile = polars_profile_features(spine, users=users).collect_schema()
-    dtypes: dict[str, pl.DataType] = {c: profile[c] for c in profile if c not in spine.collect_schema()}
+    dtypes: dict[str, pl.DataType] = {
+        c: profile[c] for c in profile if c not in spine.collect_schema()
+    }
     dtypes |= {s.name: s.dtype for s in ACTIVITY_FEATURES}
     dtypes |= dict.fromkeys(GRAPH_FEATURES, pl.Int64())
     return {c: dtypes[c] for c in FEATURE_COLUMNS}

@@ -92,9 +92,13 @@ def _is_stars(edges: DataFrame) -> bool:
     centres: every component is then a star around its smallest node."""
     from pyspark.sql import functions as F
 
-    roles = edges.select("g", F.col("hi").alias("node"), F.lit(1).alias("leaf"), F.lit(0).alias("centre"))
+    roles = edges.select(
+        "g", F.col("hi").alias("node"), F.lit(1).alias("leaf"), F.lit(0).alias("centre")
+    )
     roles = roles.unionByName(
-        edges.select("g", F.col("lo").alias("node"), F.lit(0).alias("leaf"), F.lit(1).alias("centre"))
+        edges.select(
+            "g", F.col("lo").alias("node"), F.lit(0).alias("leaf"), F.lit(1).alias("centre")
+        )
     )
     bad = (
         roles.groupBy("g", "node")
@@ -136,7 +140,9 @@ def user_codes(user_ids: DataFrame) -> DataFrame:
     the codes sees the same ones)."""
     from pyspark.sql import functions as F
 
-    return _checkpoint(user_ids.select("user_id").distinct().withColumn("code", F.monotonically_increasing_id()))
+    return _checkpoint(
+        user_ids.select("user_id").distinct().withColumn("code", F.monotonically_increasing_id())
+    )
 
 
 def add_graph_features(
@@ -180,10 +186,15 @@ def add_graph_features(
         .select("g", "user_id", "code", "kind", "ident", F.col("_hub_min").alias("star"))
     )
     live = _checkpoint(live)
-    bad = F.coalesce(F.col("bad_since") < F.element_at(F.array(*(F.lit(t) for t in instants)), F.col("g") + 1), F.lit(False)).cast("long")
+    bad = F.coalesce(
+        F.col("bad_since") < F.element_at(F.array(*(F.lit(t) for t in instants)), F.col("g") + 1),
+        F.lit(False),
+    ).cast("long")
 
     # components: each identifier's users joined to its smallest user
-    components = connected_components(live.select("g", F.col("code").alias("a"), F.col("star").alias("b")))
+    components = connected_components(
+        live.select("g", F.col("code").alias("a"), F.col("star").alias("b"))
+    )
     linked = (
         live.select("g", "user_id", "code")
         .distinct()
@@ -221,11 +232,16 @@ def add_graph_features(
         F.count(F.lit(1)).alias("linked_users"),
         F.sum("_bad").alias("known_bad_neighbors"),
     )
-    out = spine.join(component, on=list(KEYS), how="left").join(neighbours, on=list(KEYS), how="left")
+    out = spine.join(component, on=list(KEYS), how="left").join(
+        neighbours, on=list(KEYS), how="left"
+    )
     return (
         out.select(
             *spine.columns,
-            *(F.coalesce(F.col(c).cast("long"), F.lit(0).cast("long")).alias(c) for c in GRAPH_FEATURES),
+            *(
+                F.coalesce(F.col(c).cast("long"), F.lit(0).cast("long")).alias(c)
+                for c in GRAPH_FEATURES
+            ),
         ),
         components.rounds,
     )

@@ -42,9 +42,7 @@ def add_profile_features(
         "account_age_days", seconds.cast("double") / F.lit(float(SECONDS_PER_DAY))
     )
 
-    texts = rows.filter(F.length("profile_text") > 0).select(
-        "user_id", "profile_text", "signup_ts"
-    )
+    texts = rows.filter(F.length("profile_text") > 0).select("user_id", "profile_text", "signup_ts")
     signups = (
         texts.withColumn("g", instant_index(F.col("signup_ts"), instants))
         .filter(F.col("g") < len(instants))
@@ -52,17 +50,18 @@ def add_profile_features(
         .agg(F.count(F.lit(1)).alias("_before"))
     )
     probes = spine.select(*KEYS, "as_of").distinct().join(texts, on="user_id")
-    before = carry_forward(signups, probes.select("profile_text", "g").distinct(),
-                           {"_before": "sum"}, by="profile_text")
-    copies = (
-        probes.join(before, on=["profile_text", "g"], how="left")
-        .select(
-            *KEYS,
-            (
-                F.coalesce(F.col("_before"), F.lit(0))
-                - (F.col("signup_ts") < F.col("as_of")).cast("long")
-            ).alias("profile_text_copies"),
-        )
+    before = carry_forward(
+        signups,
+        probes.select("profile_text", "g").distinct(),
+        {"_before": "sum"},
+        by="profile_text",
+    )
+    copies = probes.join(before, on=["profile_text", "g"], how="left").select(
+        *KEYS,
+        (
+            F.coalesce(F.col("_before"), F.lit(0))
+            - (F.col("signup_ts") < F.col("as_of")).cast("long")
+        ).alias("profile_text_copies"),
     )
     out = with_static.drop("signup_ts").join(copies, on=list(KEYS), how="left")
     return out.withColumn(

@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from features.graph import LINK_TABLES, link_rows
-from features.ledger import LEDGER_SCHEMA, LEDGER_TABLES, SIGHTING_TABLES, ledger_rows, sighting_rows
+from features.ledger import (
+    LEDGER_SCHEMA,
+    LEDGER_TABLES,
+    SIGHTING_TABLES,
+    ledger_rows,
+    sighting_rows,
+)
 from features.profile import profile_rows
 
 from .tables import SparkTables, spark_schema

@@ -98,7 +98,9 @@ def test_large_star_small_star_finds_scipys_components(spark, seed):
         _, truth = scipy_components(graph, directed=False)
         mine = labels.filter(pl.col("g") == g).sort("node")
         nodes = mine["node"].to_numpy()
-        assert set(nodes) == set(e.filter(pl.col("a") != pl.col("b"))[["a", "b"]].to_numpy().ravel())
+        assert set(nodes) == set(
+            e.filter(pl.col("a") != pl.col("b"))[["a", "b"]].to_numpy().ravel()
+        )
         # the same partition: each found label is the smallest node of its scipy component
         smallest = pl.DataFrame({"node": np.arange(n), "c": truth}).with_columns(
             pl.col("node").min().over("c").alias("root")
