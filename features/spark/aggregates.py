@@ -223,9 +223,8 @@ def add_aggregates(
                 hit = mine if s.where is None else mine & (F.col(s.where) == 1)
                 partial_aggs.append(F.count(F.when(hit, 1)).alias(s.name))
             else:
-                partial_aggs.append(
-                    F.max(F.when(mine, F.col(s.column).cast("double"))).alias(s.name)
-                )
+                column = s.column  # type: ignore[union-attr]  # a Max: Distinct became a Count
+                partial_aggs.append(F.max(F.when(mine, F.col(column).cast("double"))).alias(s.name))
         partials = early.groupBy(*KEYS).agg(*partial_aggs)
         running = carry_forward(
             partials, keys, {s.name: "sum" if isinstance(s, Count) else "max" for s in totals}

@@ -31,7 +31,7 @@ class SparkFeatureRun:
 
 def is_local(spark: SparkSession) -> bool:
     """True when the session runs in local mode (driver and executors in one process)."""
-    return spark.sparkContext.master.startswith("local")
+    return (spark.sparkContext.master or "").startswith("local")
 
 
 def write_training_table(

@@ -44,7 +44,7 @@ def spark_type(dtype: pl.DataType) -> DataType:
     if dtype == pl.Float64:
         return T.DoubleType()
     if isinstance(dtype, pl.List):
-        return T.ArrayType(spark_type(dtype.inner))
+        return T.ArrayType(spark_type(dtype.inner))  # type: ignore[arg-type]
     raise TypeError(f"no Spark type for Polars {dtype}")
 
 
