@@ -3,7 +3,8 @@
 Modules, in the order a decision flows through them:
 
 * ``groups``   evidence groups, their columns (one explicit table) and costs;
-* ``env``      the decision process: reveal a group or allow / block / escalate; decision costs;
+* ``env``      the decision process: reveal a group or allow / block / escalate; decision losses
+               from the one cost model (``scamguard.costs``);
 * ``data``     the training table as cases per split, with ``similar_*`` features;
 * ``index``    FAISS search over the revealed groups only; the ``similar_cases`` features;
 * ``belief``   P(scam | revealed groups) for any mask (LightGBM with random masking, Platt);

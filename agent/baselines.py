@@ -18,14 +18,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from agent.belief import MaskedBelief
-from agent.env import DecisionCosts
+from agent.env import best_decision, realised_losses
 from agent.episode import CaseView, Choice
 from agent.groups import GroupLayout
 from agent.planner import CaseModel
+from scamguard.costs import CostModel
 
 
-def _decide(layout: GroupLayout, costs: DecisionCosts, p: float) -> int:
-    best, _ = costs.best(np.asarray([p]))
+def _decide(layout: GroupLayout, costs: CostModel, p: float) -> int:
+    best, _ = best_decision(costs, np.asarray([p]))
     return layout.n_groups - 1 + int(best[0])
 
 
@@ -34,7 +35,7 @@ class GatherEverything:
 
     name = "gather-everything"
 
-    def __init__(self, layout: GroupLayout, belief: MaskedBelief, costs: DecisionCosts) -> None:
+    def __init__(self, layout: GroupLayout, belief: MaskedBelief, costs: CostModel) -> None:
         self.layout, self.belief, self.costs = layout, belief, costs
         self.order = sorted(range(1, layout.n_groups), key=lambda g: (layout.costs[g], g))
 
@@ -55,7 +56,7 @@ class FixedOrder:
         self,
         layout: GroupLayout,
         belief: MaskedBelief,
-        costs: DecisionCosts,
+        costs: CostModel,
         *,
         order: Sequence[int],
         threshold: float,
@@ -66,7 +67,7 @@ class FixedOrder:
 
     def act(self, view: CaseView) -> Choice:
         p = float(self.belief.predict(view.values[None, :], np.asarray([view.mask]), threads=1)[0])
-        _, loss = self.costs.best(np.asarray([p]))
+        _, loss = best_decision(self.costs, np.asarray([p]))
         why = {"expected_loss": float(loss[0]), "threshold": self.threshold}
         if loss[0] > self.threshold:
             for g in self.order:
@@ -86,7 +87,7 @@ class FixedOrderTuning:
 def _prefix_costs(
     layout: GroupLayout,
     belief: MaskedBelief,
-    costs: DecisionCosts,
+    costs: CostModel,
     values: np.ndarray,
     labels: np.ndarray,
     order: Sequence[int],
@@ -99,9 +100,9 @@ def _prefix_costs(
     exp_loss, real_loss = [], []
     for m in masks:
         p = belief.predict(values, np.full(values.shape[0], m))
-        d, loss = costs.best(p)
+        d, loss = best_decision(costs, p)
         exp_loss.append(loss)
-        real_loss.append(costs.realised(d, labels))
+        real_loss.append(realised_losses(costs, d, labels))
     return (
         np.asarray(exp_loss),
         np.asarray(real_loss),
@@ -109,10 +110,17 @@ def _prefix_costs(
     )
 
 
+def _threshold_grid(costs: CostModel) -> np.ndarray:
+    """0, then 60 thresholds from a thousandth of a review's cost to twice it (geometric): the grid
+    scales with the prices. Only 0 when a review is free (escalating then always costs 0)."""
+    top = 2.0 * costs.review
+    return np.concatenate([[0.0], np.geomspace(top / 2000, top, 60) if top > 0 else []])
+
+
 def tune_fixed_order(
     layout: GroupLayout,
     belief: MaskedBelief,
-    costs: DecisionCosts,
+    costs: CostModel,
     values: np.ndarray,
     labels: np.ndarray,
     *,
@@ -129,16 +137,16 @@ def tune_fixed_order(
     grid = (
         np.asarray(thresholds, dtype=np.float64)
         if thresholds is not None
-        else np.concatenate([[0.0], np.geomspace(0.01, costs.escalate * 2, 60)])
+        else _threshold_grid(costs)
     )
     groups = list(range(1, layout.n_groups))
     by_cost = sorted(groups, key=lambda g: (layout.costs[g], g))
     base_p = belief.predict(values, np.full(values.shape[0], layout.event_mask))
-    base = np.average(costs.realised(costs.best(base_p)[0], labels), weights=w)
+    base = np.average(realised_losses(costs, best_decision(costs, base_p)[0], labels), weights=w)
     gain = {}
     for g in groups:
         p = belief.predict(values, np.full(values.shape[0], layout.event_mask | 1 << g))
-        loss = np.average(costs.realised(costs.best(p)[0], labels), weights=w)
+        loss = np.average(realised_losses(costs, best_decision(costs, p)[0], labels), weights=w)
         gain[g] = (base - loss) / max(layout.costs[g], 1e-9)
     by_value = sorted(groups, key=lambda g: (-gain[g], g))
     best: FixedOrderTuning | None = None
@@ -172,14 +180,14 @@ class GreedyVOI:
 
     name = "greedy-voi"
 
-    def __init__(self, model: CaseModel, costs: DecisionCosts) -> None:
+    def __init__(self, model: CaseModel, costs: CostModel) -> None:
         self.model, self.costs = model, costs
         self.layout = model.layout
 
     def act(self, view: CaseView) -> Choice:
         layout = self.layout
         p = self.model.belief_of(view.values, view.mask)
-        _, now = self.costs.best(np.asarray([p]))
+        _, now = best_decision(self.costs, np.asarray([p]))
         free = [g for g in range(1, layout.n_groups) if not view.mask >> g & 1]
         if not free:
             return Choice(action=_decide(layout, self.costs, p), belief=p, why={})
@@ -188,7 +196,7 @@ class GreedyVOI:
         parts.ensure({view.mask | 1 << g: ids for g in free})
         voi = {}
         for g in free:
-            _, after = self.costs.best(parts.belief(ids, view.mask | 1 << g))
+            _, after = best_decision(self.costs, parts.belief(ids, view.mask | 1 << g))
             voi[g] = float(now[0] - np.dot(parts.weights, after) - layout.costs[g])
         g_best = max(free, key=lambda g: (voi[g], -g))
         why = {"net_value_of_information": {layout.groups[g]: voi[g] for g in free}}

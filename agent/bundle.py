@@ -1,6 +1,6 @@
 """Everything a trained agent needs at decision time, saved under ``<data_dir>/agent/``.
 
-Files: ``agent.json`` (layout, costs, search and completion settings, the tuned fixed-order
+Files: ``agent.json`` (layout, the cost model, search and completion settings, the tuned fixed-order
 baseline, run info), ``belief.lgb.txt`` + ``belief.json`` (the masked belief), ``network.pt``
 (policy / value weights), ``cases.npz`` (the training cases the FAISS indexes are rebuilt from,
 with standardizer state and the completion pool's ``similar_*``, see ``agent.data``) and
@@ -22,12 +22,12 @@ import torch
 from agent.baselines import FixedOrderTuning
 from agent.belief import MaskedBelief
 from agent.data import AgentData, CaseSet, pool_values
-from agent.env import DecisionCosts
 from agent.groups import GroupLayout
 from agent.index import SIMILAR_COLUMNS, SimilarCases, Standardizer
 from agent.network import NetConfig, PolicyValueNet, make_network
 from agent.planner import CaseModel
 from agent.policy import MCTSPolicy
+from scamguard.costs import CostModel
 
 BUNDLE_DIR = "agent"
 
@@ -64,7 +64,7 @@ class AgentBundle:
     ``completion`` those of :class:`~agent.planner.CaseModel`."""
 
     layout: GroupLayout
-    costs: DecisionCosts
+    costs: CostModel
     belief: MaskedBelief
     base_standardizer: Standardizer
     standardizer: Standardizer
@@ -84,7 +84,7 @@ class AgentBundle:
         cls,
         data: AgentData,
         *,
-        costs: DecisionCosts,
+        costs: CostModel,
         belief: MaskedBelief,
         net: PolicyValueNet,
         search: dict[str, Any],
@@ -199,7 +199,7 @@ class AgentBundle:
         (directory / "user_codes.json").write_text(json.dumps(self.user_codes))
         meta = {
             "layout": _layout_dict(self.layout),
-            "costs": asdict(self.costs),
+            "costs": self.costs.model_dump(),
             "network": self.net.config.as_dict(),
             "search": {k: list(v) if isinstance(v, tuple) else v for k, v in self.search.items()},
             "completion": self.completion,
@@ -219,6 +219,11 @@ class AgentBundle:
                 f"no trained agent under {directory}: run `scamguard agent-train`"
             )
         meta = json.loads((directory / "agent.json").read_text())
+        if "escalate" in meta["costs"]:
+            raise ValueError(
+                f"the agent under {directory} predates the one cost model (its costs name "
+                "'escalate', in a unit 5x today's): re-run `scamguard agent-train`"
+            )
         layout = _layout_from(meta["layout"])
         arrays = np.load(directory / "cases.npz", allow_pickle=False)
         if "pool_similar" not in arrays:
@@ -256,7 +261,7 @@ class AgentBundle:
         fixed = meta["fixed_order"]
         return cls(
             layout=layout,
-            costs=DecisionCosts(**meta["costs"]),
+            costs=CostModel.model_validate(meta["costs"]),
             belief=MaskedBelief.load(directory, layout),
             base_standardizer=base,
             standardizer=std,

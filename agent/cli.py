@@ -11,12 +11,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     TaskID,
 )
 from rich.table import Table
 
-from scamguard.console import console, err, progress_bar
+from scamguard.console import (
+    InputError,
+    MissedScamOption,
+    WrongfulBlockOption,
+    console,
+    err,
+    fail,
+    progress_bar,
+)
+from scamguard.costs import describe_invalid
 from scamguard.settings import get_settings
 
 if TYPE_CHECKING:
@@ -36,6 +46,44 @@ def _parse_group_costs(items: list[str] | None) -> dict[str, float] | None:
         except ValueError:
             raise typer.BadParameter(f"cost of {name!r} is not a number: {value!r}") from None
     return out
+
+
+def _train_config(  # type: ignore[no-untyped-def]
+    settings,
+    *,
+    missed_scam: float | None,
+    wrongful_block: float | None,
+    escalate: float | None,
+    group_cost: list[str] | None,
+    search: dict,
+    expert: dict,
+    selfplay_folds: int,
+    seed: int,
+):
+    """The ``AgentTrainConfig`` of ``agent-train``'s options over the settings' cost model; a bad
+    cost or fold count is one line naming it, exit 2."""
+    from agent.expert import ExpertIterationConfig
+    from agent.train import AgentTrainConfig
+
+    defaults = AgentTrainConfig()
+    decision_costs = {
+        "missed_scam": missed_scam,
+        "wrongful_block": wrongful_block,
+        "review": escalate,  # the agent's escalation is a human review
+    }
+    try:  # the costs and the config check their own values (costs, folds); say which, exit 2
+        costs = settings.costs.replace(
+            **{k: v for k, v in decision_costs.items() if v is not None}
+        ).with_evidence(_parse_group_costs(group_cost))
+        return AgentTrainConfig(
+            costs=costs,
+            search={**defaults.search, **search},
+            expert=ExpertIterationConfig(**expert, seed=seed),
+            selfplay_folds=selfplay_folds,
+            seed=seed,
+        )
+    except ValueError as exc:
+        raise fail(escape(describe_invalid(exc))) from None
 
 
 def agent_train(
@@ -60,50 +108,63 @@ def agent_train(
             help="Self-play with beliefs fitted without the case's fold of users (0: in sample)."
         ),
     ] = 4,
-    missed_scam: Annotated[float, typer.Option(help="Cost of allowing a scam.")] = 500.0,
-    wrongful_block: Annotated[float, typer.Option(help="Cost of blocking a good user.")] = 100.0,
-    escalate: Annotated[float, typer.Option(help="Cost of an escalation to a human.")] = 10.0,
+    missed_scam: MissedScamOption = None,
+    wrongful_block: WrongfulBlockOption = None,
+    escalate: Annotated[
+        float | None,
+        typer.Option(
+            "--escalate",
+            "--review-cost",
+            help="Cost of an escalation (a human review); default: the settings' cost model.",
+        ),
+    ] = None,
     group_cost: Annotated[
         list[str] | None,
-        typer.Option("--group-cost", help="Evidence cost override GROUP=COST, repeatable."),
+        typer.Option(
+            "--group-cost",
+            help="Evidence cost override GROUP=COST, repeatable; default: the settings' cost model.",
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for everything (same seed, same agent).")] = 0,
 ) -> object:
-    """Train the investigation agent: masked belief, tuned baselines, MCTS network by expert iteration."""
+    """Train the investigation agent: masked belief, tuned baselines, MCTS network by expert iteration.
+
+    Costs (decisions and evidence, one unit) start from the settings' cost model
+    (`SCAMGUARD_COSTS__*`); the cost options override it.
+    """
     import torch
 
-    from agent.env import DecisionCosts
-    from agent.expert import ExpertIterationConfig
     from agent.mcts import ROOT_RULES
-    from agent.train import AgentTrainConfig, load_labels, load_training_table, train_agent
+    from agent.train import load_training_table
 
     torch.set_num_threads(1)  # tiny batches: threads only add overhead on a shared CPU
     if root_rule not in ROOT_RULES:
-        err.print(f"[red]--root-rule must be gumbel or puct, got {root_rule!r}[/]")
-        raise typer.Exit(2)
+        raise fail(f"--root-rule must be gumbel or puct, got {root_rule!r}")
     settings = get_settings()
+    config = _train_config(
+        settings,
+        missed_scam=missed_scam,
+        wrongful_block=wrongful_block,
+        escalate=escalate,
+        group_cost=group_cost,
+        search={"num_simulations": simulations, "root_rule": root_rule},
+        expert={"iterations": iterations, "episodes": episodes, "valid_cases": valid_cases},
+        selfplay_folds=selfplay_folds,
+        seed=seed,
+    )
     try:
         frame, path = load_training_table(settings, table)
     except FileNotFoundError as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(1) from None
-    defaults = AgentTrainConfig()
-    try:  # the config checks its own values (costs, folds); say which one, exit 2
-        config = AgentTrainConfig(
-            costs=DecisionCosts(
-                missed_scam=missed_scam, wrongful_block=wrongful_block, escalate=escalate
-            ),
-            group_costs=_parse_group_costs(group_cost),
-            search={**defaults.search, "num_simulations": simulations, "root_rule": root_rule},
-            expert=ExpertIterationConfig(
-                iterations=iterations, episodes=episodes, valid_cases=valid_cases, seed=seed
-            ),
-            selfplay_folds=selfplay_folds,
-            seed=seed,
-        )
-    except ValueError as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(2) from None
+        raise InputError(str(exc)) from None
+    result = _train_with_progress(frame, settings, config, path, valid_cases)
+    _print_training(result, path.name)
+    return result
+
+
+def _train_with_progress(frame, settings, config, path, valid_cases: int):  # type: ignore[no-untyped-def]
+    """Run ``agent.train.train_agent`` with a progress bar per stage, self-play and validation."""
+    from agent.train import load_labels, train_agent
+
     with progress_bar(target=console) as progress:
         stage = progress.add_task("preparing", total=None)
         bars: dict[str, TaskID] = {}
@@ -138,6 +199,11 @@ def agent_train(
             on_case=on_case,
             on_iteration=on_iteration,
         )
+    return result
+
+
+def _print_training(result, table_name: str) -> None:  # type: ignore[no-untyped-def]
+    """The learning curve and the summary of an ``agent-train`` run."""
     curve = Table(title="Learning curve (validation, stratified sample)", title_justify="left")
     for column in (
         "iteration",
@@ -161,14 +227,13 @@ def agent_train(
         )
     console.print(curve)
     summary = Table(
-        title=f"Investigation agent (table {path.name})", show_header=False, title_justify="left"
+        title=f"Investigation agent (table {table_name})", show_header=False, title_justify="left"
     )
     summary.add_column("", style="bold")
     summary.add_column("")
     for key, value in result.summary_rows():
         summary.add_row(key, value)
     console.print(summary)
-    return result
 
 
 EVAL_COLUMNS = (
@@ -211,8 +276,6 @@ def agent_eval(
     ] = False,
 ) -> object:
     """Every policy side by side on the same held-out cases (the test split by default)."""
-    import os
-
     import polars as pl
     import torch
 
@@ -224,14 +287,13 @@ def agent_eval(
     try:
         bundle = AgentBundle.load(bundle_dir(settings.data_dir))
     except FileNotFoundError as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(1) from None
+        raise fail(str(exc), as_json=as_json) from None
     table_path = Path(bundle.info.get("table") or settings.features_dir / "training.parquet")
     if not table_path.exists():
-        err.print(
-            f"[red]the agent's table {table_path} is gone: run `scamguard agent-train` again[/]"
+        raise fail(
+            f"the agent's table {table_path} is gone: run `scamguard agent-train` again",
+            as_json=as_json,
         )
-        raise typer.Exit(1)
     messages = None
     if by_variant:
         from agent.variant import raw_messages
@@ -239,8 +301,7 @@ def agent_eval(
         try:
             messages = raw_messages(settings.raw_dir)
         except FileNotFoundError as exc:
-            err.print(f"[red]{exc}[/]")
-            raise typer.Exit(1) from None
+            raise fail(str(exc), as_json=as_json) from None
     out = err if as_json else console
     with progress_bar(target=out) as progress:
         task = progress.add_task("loading", total=None)
@@ -265,6 +326,17 @@ def agent_eval(
             json.dumps([{k: r[k] for k in REPORT_KEYS} for r in reports], indent=2) + "\n"
         )
         return evaluation
+    _print_evaluation(evaluation, reports, split, messages)
+    return evaluation
+
+
+def _print_evaluation(  # type: ignore[no-untyped-def]
+    evaluation: AgentEvaluation, reports: list[dict], split: str, messages
+) -> None:
+    """The policies' table, their paired differences, recall by typology (and by drift variant
+    when ``messages`` is given) and the realised-against-expected table."""
+    import os
+
     s = evaluation.sample
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     table = Table(
@@ -311,7 +383,6 @@ def agent_eval(
             )
         )
     console.print(_belief_table(evaluation))
-    return evaluation
 
 
 def _belief_table(evaluation: AgentEvaluation) -> Table:

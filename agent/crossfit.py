@@ -1,10 +1,9 @@
 """Out-of-sample self-play: belief and completion models each fitted without one fold of users.
 
 The masked belief is fitted on the training cases, so on those cases it is sharper than it will
-ever be on a new case (seed-0 demo data, average precision with every group revealed: 0.983 on
-train, 0.926 on valid; seed 1: 0.982 vs 0.906; 0.979 vs 0.914 and 0.976 vs 0.831 with the
-previous, less regularised belief). Self-play on training cases with that belief teaches the
-network that evidence settles a case more often than it does at decision time.
+ever be on a new case (its average precision is higher on train than on valid; the figures are in
+docs/results/agent.md). Self-play on training cases with that belief teaches the network that
+evidence settles a case more often than it does at decision time.
 
 :func:`fold_case_models` therefore fits ``k`` extra beliefs, belief ``f`` without the users of
 fold ``f`` (:func:`user_folds`), each with its own :class:`~agent.planner.CaseModel` whose

@@ -6,9 +6,10 @@ action because it is always revealed):
 * ``0 .. G-2``: reveal group ``a + 1`` (``profile``, ``velocity``, ...): reward ``-cost[group]``;
 * ``G-1`` allow, ``G`` block, ``G+1`` escalate: end the episode with reward ``-loss(decision, y)``.
 
-Decision losses come from :class:`DecisionCosts`: an allowed scam costs ``missed_scam``, a blocked
-benign user ``wrongful_block``, an escalation ``escalate`` (a human looks, and is always right);
-the right allow / block costs nothing. A group is never revealed twice (:meth:`InvestigationEnv.step`
+Decision losses come from the one cost model, :class:`scamguard.costs.CostModel`: an allowed
+scam costs ``missed_scam``, a blocked benign user ``wrongful_block``, an escalation ``review`` (a
+human looks, and is always right); the right allow / block costs nothing. Evidence costs are in
+the same unit (``CostModel.evidence``, carried by the layout). A group is never revealed twice (:meth:`InvestigationEnv.step`
 refuses it), so an episode has at most ``G - 1`` reveals and one decision.
 
 The state is the mask of revealed groups (an int, bit ``g`` for group ``g``) and the case's
@@ -17,59 +18,42 @@ values on those groups (NaN elsewhere): :meth:`InvestigationEnv.observe`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from agent.groups import GroupLayout
+from scamguard.costs import CostModel
 
 ALLOW, BLOCK, ESCALATE = "allow", "block", "escalate"
 DECISIONS: tuple[str, ...] = (ALLOW, BLOCK, ESCALATE)
 
 
-@dataclass(frozen=True)
-class DecisionCosts:
-    """What a final decision costs, in the unit of the evidence costs.
+def decision_losses(costs: CostModel, p: np.ndarray) -> np.ndarray:
+    """Expected loss [B, 3] of (allow, block, escalate) at scam probabilities ``p`` [B]."""
+    p = np.asarray(p, dtype=np.float64).reshape(-1)
+    return np.stack(
+        [p * costs.missed_scam, (1.0 - p) * costs.wrongful_block, np.full_like(p, costs.review)],
+        axis=1,
+    )
 
-    Defaults: an analyst escalation (10) costs more than any single lookup (at most 5), else
-    escalating would beat gathering; a wrongly blocked good user costs ten escalations (support,
-    churn); a missed scam five wrongful blocks (the victim's loss and the platform's).
-    """
 
-    missed_scam: float = 500.0
-    wrongful_block: float = 100.0
-    escalate: float = 10.0
+def realised_losses(costs: CostModel, decision: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Realised loss [B] of decision indices ``decision`` [B] (0 allow, 1 block, 2 escalate)."""
+    d = np.asarray(decision).reshape(-1)
+    y = np.asarray(y).reshape(-1).astype(bool)
+    return np.where(
+        d == 0,
+        np.where(y, costs.missed_scam, 0.0),
+        np.where(d == 1, np.where(y, 0.0, costs.wrongful_block), costs.review),
+    )
 
-    def __post_init__(self) -> None:
-        if min(self.missed_scam, self.wrongful_block, self.escalate) < 0:
-            raise ValueError(f"decision costs must be non-negative: {self}")
 
-    def losses(self, p: np.ndarray) -> np.ndarray:
-        """Expected loss [B, 3] of (allow, block, escalate) at scam probabilities ``p`` [B]."""
-        p = np.asarray(p, dtype=np.float64).reshape(-1)
-        return np.stack(
-            [p * self.missed_scam, (1.0 - p) * self.wrongful_block, np.full_like(p, self.escalate)],
-            axis=1,
-        )
-
-    def realised(self, decision: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Realised loss [B] of decision indices ``decision`` [B] (0 allow, 1 block, 2 escalate)."""
-        d = np.asarray(decision).reshape(-1)
-        y = np.asarray(y).reshape(-1).astype(bool)
-        return np.where(
-            d == 0,
-            np.where(y, self.missed_scam, 0.0),
-            np.where(d == 1, np.where(y, 0.0, self.wrongful_block), self.escalate),
-        )
-
-    def best(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(decision index [B], its expected loss [B]) minimising the expected loss at ``p`` [B]."""
-        losses = self.losses(p)
-        d = losses.argmin(axis=1)
-        return d, losses[np.arange(losses.shape[0]), d]
-
-    def as_params(self) -> dict[str, float]:
-        return {f"cost_{k}": v for k, v in asdict(self).items()}
+def best_decision(costs: CostModel, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(decision index [B], its expected loss [B]) minimising the expected loss at ``p`` [B]."""
+    losses = decision_losses(costs, p)
+    d = losses.argmin(axis=1)
+    return d, losses[np.arange(losses.shape[0]), d]
 
 
 def n_actions(layout: GroupLayout) -> int:
@@ -128,12 +112,12 @@ class InvestigationEnv:
         values: np.ndarray,
         labels: np.ndarray,
         *,
-        costs: DecisionCosts | None = None,
+        costs: CostModel | None = None,
     ) -> None:
         self.layout = layout
         self.values = np.asarray(values, dtype=np.float64)
         self.labels = np.asarray(labels).astype(np.int8)
-        self.costs = costs or DecisionCosts()
+        self.costs = CostModel() if costs is None else costs
         if self.values.shape != (self.labels.shape[0], layout.n_features):
             raise ValueError(
                 f"values {self.values.shape} do not match {self.labels.shape[0]} cases x "
@@ -178,5 +162,7 @@ class InvestigationEnv:
         decision = action - r
         if not 0 <= decision < len(DECISIONS):
             raise ValueError(f"no action {action}")
-        loss = float(self.costs.realised(np.asarray([decision]), self.labels[[state.case]])[0])
+        loss = float(
+            realised_losses(self.costs, np.asarray([decision]), self.labels[[state.case]])[0]
+        )
         return replace(state, decision=decision, decision_loss=loss), -loss

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from agent.env import DECISIONS, EnvState, InvestigationEnv, action_name
+from agent.env import DECISIONS, EnvState, InvestigationEnv, action_name, best_decision
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def run_episode(
         thinking += seconds
         action = choice.action
         if len(steps) >= limit and action < env.layout.n_groups - 1:
-            best, _ = env.costs.best(np.asarray([choice.belief]))
+            best, _ = best_decision(env.costs, np.asarray([choice.belief]))
             action = env.layout.n_groups - 1 + int(best[0])
         if not env.legal(state)[action]:
             raise ValueError(f"{policy.name} chose an illegal action {action} at mask {state.mask}")

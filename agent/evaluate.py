@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from agent.env import DECISIONS, InvestigationEnv
+from agent.env import DECISIONS, InvestigationEnv, best_decision, decision_losses
 from agent.episode import Episode, Policy, run_episode
 
 if TYPE_CHECKING:
     from agent.belief import MaskedBelief
     from agent.bundle import AgentBundle
-    from agent.env import DecisionCosts
     from agent.groups import GroupLayout
+    from scamguard.costs import CostModel
 
 REPORT_KEYS: tuple[str, ...] = (
     "policy",
@@ -43,7 +43,7 @@ REPORT_KEYS: tuple[str, ...] = (
 
 # Greedy's completions: (scam, benign) nearest cases, chosen on validation. With 12 / 20 (the
 # searches' count before 48 / 80) greedy bought more evidence and cost more on validation
-# (README, investigation agent: the neighbour counts tried, and a likely cause, not isolated).
+# (docs/results/agent.md: the neighbour counts tried; the cause is not isolated).
 GREEDY_NEIGHBOURS: tuple[int, int] = (96, 160)
 
 
@@ -216,7 +216,7 @@ def recall_by_policy(
 def hindsight_costs(
     layout: GroupLayout,
     belief: MaskedBelief,
-    costs: DecisionCosts,
+    costs: CostModel,
     values: np.ndarray,
 ) -> np.ndarray:
     """Per case [N], the cheapest ``cost(mask) + min_d E[loss(d) | belief(values on mask)]``.
@@ -229,14 +229,14 @@ def hindsight_costs(
     best = np.full(n, np.inf)
     for mask in range(layout.event_mask, layout.full_mask + 1, 2):  # every mask with the event
         p = belief.predict(values, np.full(n, mask))
-        best = np.minimum(best, layout.cost_of(mask) + costs.best(p)[1])
+        best = np.minimum(best, layout.cost_of(mask) + best_decision(costs, p)[1])
     return best
 
 
 def hindsight_bound(
     layout: GroupLayout,
     belief: MaskedBelief,
-    costs: DecisionCosts,
+    costs: CostModel,
     values: np.ndarray,
     weights: np.ndarray,
 ) -> float:
@@ -258,7 +258,7 @@ def final_masks(layout: GroupLayout, episodes: list[Episode]) -> np.ndarray:
 def expected_costs(
     layout: GroupLayout,
     belief: MaskedBelief,
-    costs: DecisionCosts,
+    costs: CostModel,
     values: np.ndarray,
     episodes: list[Episode],
 ) -> np.ndarray:
@@ -271,7 +271,7 @@ def expected_costs(
     """
     p = belief.predict(values, final_masks(layout, episodes))
     decided = np.asarray([DECISIONS.index(e.decision) for e in episodes])
-    loss = costs.losses(p)[np.arange(len(episodes)), decided]
+    loss = decision_losses(costs, p)[np.arange(len(episodes)), decided]
     return np.asarray([e.evidence_cost for e in episodes]) + loss
 
 

@@ -26,11 +26,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agent.env import DecisionCosts, action_name, n_actions
+from agent.env import action_name, decision_losses, n_actions
 from agent.episode import CaseView, Choice
 from agent.groups import GroupLayout
-from agent.mcts import DEFAULT_BINS, Particles, split_by_bin
+from agent.mcts import DEFAULT_BINS
+from agent.particles import Particles, split_by_bin
 from agent.planner import CaseModel
+from scamguard.costs import CostModel
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class _Expectimax:
     def __init__(
         self,
         layout: GroupLayout,
-        costs: DecisionCosts,
+        costs: CostModel,
         particles: Particles,
         bins: np.ndarray,
         max_nodes: int,
@@ -69,7 +71,7 @@ class _Expectimax:
         return self.particles.belief(self.all_ids, mask)
 
     def stop_values(self, p: float) -> np.ndarray:
-        return -self.costs.losses(np.asarray([p]))[0]  # [3] allow, block, escalate
+        return -decision_losses(self.costs, np.asarray([p]))[0]  # [3] allow, block, escalate
 
     def reveals(self, mask: int, ceiling: float) -> list[int]:
         """Unrevealed groups (action index ``g - 1``) cheaper than ``ceiling``, cheapest first."""
@@ -125,7 +127,7 @@ class _Expectimax:
 
 def plan(
     layout: GroupLayout,
-    costs: DecisionCosts,
+    costs: CostModel,
     mask: int,
     particles: Particles,
     *,
@@ -162,7 +164,7 @@ class ExpectimaxPolicy:
     def __init__(
         self,
         model: CaseModel,
-        costs: DecisionCosts,
+        costs: CostModel,
         *,
         name: str = "expectimax",
         belief_bins: tuple[float, ...] = DEFAULT_BINS,

@@ -33,13 +33,14 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from agent.env import DecisionCosts, InvestigationEnv
+from agent.env import InvestigationEnv, decision_losses
 from agent.episode import Episode
 from agent.evaluate import CaseSample, play, stratified_cases, summarise
 from agent.mcts import SearchOutput
 from agent.network import PolicyValueNet
 from agent.planner import CaseModel
 from agent.policy import MCTSPolicy
+from scamguard.costs import CostModel
 
 VALUE_TARGETS: tuple[str, ...] = ("expected", "realised", "search", "mixed")
 
@@ -94,7 +95,7 @@ class Samples:
 
 
 def _outcomes(
-    episode: Episode, step_costs: np.ndarray, costs: DecisionCosts, target: str
+    episode: Episode, step_costs: np.ndarray, costs: CostModel, target: str
 ) -> np.ndarray:
     future_evidence = np.cumsum(step_costs[::-1])[::-1]  # [T] evidence bought from step t on
     last = episode.steps[-1]
@@ -102,7 +103,7 @@ def _outcomes(
     if target == "realised":
         loss = episode.decision_loss
     else:
-        loss = float(costs.losses(np.asarray([last.belief_before]))[0, decision])
+        loss = float(decision_losses(costs, np.asarray([last.belief_before]))[0, decision])
     return -(future_evidence + loss)
 
 
@@ -119,7 +120,7 @@ def _policy_value(out: SearchOutput) -> float:
 def _value_targets(
     episode: Episode,
     step_costs: np.ndarray,
-    costs: DecisionCosts,
+    costs: CostModel,
     target: str,
     searches: list[SearchOutput],
 ) -> np.ndarray:
@@ -136,7 +137,7 @@ def _value_targets(
 def self_play(
     model: CaseModel,
     net: PolicyValueNet,
-    costs: DecisionCosts,
+    costs: CostModel,
     env: InvestigationEnv,
     owners: np.ndarray,
     sample: CaseSample,
@@ -259,7 +260,7 @@ class IterationResult:
 def validate(
     model: CaseModel,
     net: PolicyValueNet,
-    costs: DecisionCosts,
+    costs: CostModel,
     env: InvestigationEnv,
     sample: CaseSample,
     *,
@@ -278,10 +279,46 @@ def validate(
     return report.mean_total_cost, report.scam_recall, report.mean_evidence_cost
 
 
+def _selfplay_sample(
+    y: np.ndarray, config: ExpertIterationConfig, rng: np.random.Generator
+) -> CaseSample:
+    """``config.episodes`` training rows for one round of self-play: ``scam_share`` of them scams
+    (all the scams if there are fewer), the rest benign; weights restore the labels' mix."""
+    n_scam = int(round(config.episodes * config.scam_share))
+    scam_rows, benign_rows = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    rows = np.concatenate(
+        [
+            rng.choice(scam_rows, min(n_scam, scam_rows.size), replace=False),
+            rng.choice(benign_rows, config.episodes - min(n_scam, scam_rows.size), replace=False),
+        ]
+    )
+    is_scam = y[rows] == 1
+    share = is_scam.mean()
+    prior = y.mean()
+    weights = np.where(is_scam, prior / share, (1 - prior) / (1 - share))
+    return CaseSample(rows, weights, int(is_scam.sum()), int((~is_scam).sum()), y.size)
+
+
+def _fit_on_replay(
+    net: PolicyValueNet, replay: list[Samples], config: ExpertIterationConfig, *, seed: int
+) -> dict[str, float]:
+    """Fit ``net`` in place on the samples of the rounds kept (``config.replay``); returns the
+    last epoch's losses."""
+    return fit_network(
+        net,
+        Samples.concat(replay),
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        seed=seed,
+    )
+
+
 def expert_iteration(
     model: CaseModel,
     net: PolicyValueNet,
-    costs: DecisionCosts,
+    costs: CostModel,
     *,
     train_env: InvestigationEnv,
     train_owners: np.ndarray,
@@ -309,47 +346,40 @@ def expert_iteration(
     # the sample `agent-eval --split valid --cases <valid_cases> --seed <config.seed>` plays too
     valid_sample = stratified_cases(valid_env.labels, config.valid_cases, seed=config.seed)
     y = train_env.labels
-    n_scam = int(round(config.episodes * config.scam_share))
     history: list[IterationResult] = []
 
     def tick(stage: str) -> Callable[[], None] | None:
         return None if on_case is None else (lambda: on_case(stage))
 
+    def validation() -> tuple[float, float, float]:
+        """(mean total cost, scam recall, mean evidence cost) of ``net`` as it is now."""
+        return validate(
+            model,
+            net,
+            costs,
+            valid_env,
+            valid_sample,
+            owners=valid_owners,
+            search=search,
+            on_case=tick("validation"),
+        )
+
+    def finished(result: IterationResult) -> None:
+        history.append(result)
+        if on_iteration:
+            on_iteration(result)
+
     started = time.perf_counter()
-    cost, recall, evidence = validate(
-        model,
-        net,
-        costs,
-        valid_env,
-        valid_sample,
-        owners=valid_owners,
-        search=search,
-        on_case=tick("validation"),
-    )
+    cost, recall, evidence = validation()
     result = IterationResult(
         0, cost, recall, evidence, None, None, None, 0, time.perf_counter() - started
     )
-    history.append(result)
-    if on_iteration:
-        on_iteration(result)
+    finished(result)
     best_net, best_cost = copy.deepcopy(net), cost
     replay: list[Samples] = []
-    scam_rows, benign_rows = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
     for it in range(1, config.iterations + 1):
         started = time.perf_counter()
-        rows = np.concatenate(
-            [
-                rng.choice(scam_rows, min(n_scam, scam_rows.size), replace=False),
-                rng.choice(
-                    benign_rows, config.episodes - min(n_scam, scam_rows.size), replace=False
-                ),
-            ]
-        )
-        is_scam = y[rows] == 1
-        share = is_scam.mean()
-        prior = y.mean()
-        weights = np.where(is_scam, prior / share, (1 - prior) / (1 - share))
-        sample = CaseSample(rows, weights, int(is_scam.sum()), int((~is_scam).sum()), y.size)
+        sample = _selfplay_sample(y, config, rng)
         samples, episodes = self_play(
             model,
             net,
@@ -365,26 +395,9 @@ def expert_iteration(
             on_case=tick("self-play"),
         )
         replay = [*replay, samples][-config.replay :]
-        stats = fit_network(
-            net,
-            Samples.concat(replay),
-            epochs=config.epochs,
-            batch_size=config.batch_size,
-            learning_rate=config.learning_rate,
-            weight_decay=config.weight_decay,
-            seed=config.seed * 1000 + it,
-        )
-        selfplay_cost = float(np.average([e.total_cost for e in episodes], weights=weights))
-        cost, recall, evidence = validate(
-            model,
-            net,
-            costs,
-            valid_env,
-            valid_sample,
-            owners=valid_owners,
-            search=search,
-            on_case=tick("validation"),
-        )
+        stats = _fit_on_replay(net, replay, config, seed=config.seed * 1000 + it)
+        selfplay_cost = float(np.average([e.total_cost for e in episodes], weights=sample.weights))
+        cost, recall, evidence = validation()
         result = IterationResult(
             it,
             cost,
@@ -396,9 +409,7 @@ def expert_iteration(
             samples.size,
             time.perf_counter() - started,
         )
-        history.append(result)
-        if on_iteration:
-            on_iteration(result)
+        finished(result)
         if cost < best_cost:
             best_net, best_cost = copy.deepcopy(net), cost
     return best_net, history

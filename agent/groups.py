@@ -14,8 +14,9 @@ conditional row is the text heuristics (``msg_*_30d``, flagged job posts and pro
 them from the FAISS nearest labelled training cases. Columns in no family (a feature someone adds
 later) are left out of every group and listed in :attr:`GroupLayout.unassigned`.
 
-Group costs default to the design's table (event 0, profile 1, velocity 1, text_model 3,
-similar_cases 4, graph 5, payments 5) and are configurable per run.
+Group costs default to the evidence costs of the one cost model, ``scamguard.costs.CostModel``
+(event 0, profile 0.2, velocity 0.2, text_model 0.6, similar_cases 0.8, graph 1, payments 1: the
+design's table 0/1/1/3/4/5/5 in the unit of the decision costs), and are configurable per run.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from scamguard.costs import CostModel
 
 EVENT = "event"
 PROFILE = "profile"
@@ -35,15 +38,8 @@ PAYMENTS = "payments"
 
 # Group order fixes the mask bit of each group: bit i <=> GROUPS[i]. ``event`` is always revealed.
 GROUPS: tuple[str, ...] = (EVENT, PROFILE, VELOCITY, TEXT_MODEL, SIMILAR_CASES, GRAPH, PAYMENTS)
-DEFAULT_COSTS: dict[str, float] = {
-    EVENT: 0.0,
-    PROFILE: 1.0,
-    VELOCITY: 1.0,
-    TEXT_MODEL: 3.0,
-    SIMILAR_CASES: 4.0,
-    GRAPH: 5.0,
-    PAYMENTS: 5.0,
-}
+# The default cost model's evidence costs, group -> cost (``CostModel().evidence``).
+DEFAULT_COSTS: dict[str, float] = CostModel().evidence.by_group()
 GROUP_DESCRIPTIONS: dict[str, str] = {
     EVENT: "the event, the account's role and the last hour's activity",
     PROFILE: "account age, KYC, email domain, phone country, profile text",

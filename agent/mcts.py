@@ -1,8 +1,9 @@
 """Monte-Carlo tree search over evidence actions, guided by a policy / value network (AlphaZero-style).
 
-The root is the investigation now: a mask of revealed groups and :class:`Particles`, ``K``
-completions of the case (its revealed values, plus unrevealed values taken from similar training
-cases, ``agent.planner``) with weights summing to 1 and a belief function ``b(particle, mask)``.
+The root is the investigation now: a mask of revealed groups and ``K`` completions of the case
+(:class:`~agent.particles.Particles`: its revealed values, plus unrevealed values taken from
+similar training cases, ``agent.planner``) with weights summing to 1 and a belief function
+``b(particle, mask)``.
 
 Tree. A *decision node* holds a mask, the particles that reach it and their renormalised weights;
 its belief is their weighted mean belief. Its actions are the reveals of unrevealed groups and the
@@ -20,17 +21,19 @@ now, the expanded reveals and, while a reveal is unexpanded, the network value (
 it trusts every noisy leaf value it maximises over, and over-gathered on validation).
 
 One simulation: descend from the root choosing actions by PUCT on Q in units of ``value_unit``
-(``c_puct``) and chance children by weight x |value| / visits, until a decision (valued exactly) or
-a reveal not expanded yet; expand it (all its bin children) and back up. Simulations run in waves
-of ``batch_size`` with virtual visits, and the new nodes of a wave are evaluated by the network in
-one batch; particle beliefs are computed in one batch per wave and cached per mask.
+(``c_puct``) and chance children by weight x (|value| + ``value_unit``) / visits, until a
+decision (valued exactly) or a reveal not expanded yet; expand it (all its bin children) and back
+up. Simulations run in waves of ``batch_size`` with virtual visits, and the new nodes of a wave are
+evaluated by the network in one batch; particle beliefs are computed in one batch per wave and
+cached per mask.
 The search is deterministic (Dirichlet root noise, for self-play only, comes from ``seed``).
+The tree's nodes, values, selection and expansion are ``agent.mcts_tree``.
 
 Root rule: PUCT (the default) or ``root_rule="gumbel"``: sequential halving over the reveals with
 Gumbel noise in self-play, the action by ``g + logits + sigma(Q)`` and the improved policy as the
 network's target (:func:`_gumbel_search`). Below the root: PUCT (the default) or
 ``interior_rule="gumbel"``, Gumbel's deterministic selection (the action whose visit share falls
-furthest below the improved policy); it scored the same as PUCT on validation (README).
+furthest below the improved policy); it scored the same as PUCT on validation (docs/results/agent.md).
 """
 
 from __future__ import annotations
@@ -39,14 +42,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize, special
 
-from agent.env import DECISIONS, DecisionCosts, legal_actions, n_actions
 from agent.groups import GroupLayout
-from agent.network import state_features
+from agent.mcts_tree import _log_prior, _Node, _run_wave, _Search, _softmax
+from agent.particles import Particles
+from scamguard.costs import CostModel
 
-# (particle ids [B], integer masks [B]) -> P(scam) [B]
-BeliefFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 # network inputs [B, F] -> (policy logits [B, A], value [B] in cost units, <= 0)
 Evaluator = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -55,90 +56,15 @@ INTERIOR_RULES: tuple[str, ...] = ROOT_RULES  # the same two rules below the roo
 DEFAULT_BINS: tuple[float, ...] = tuple(float(v) for v in np.arange(-8.0, 5.5, 1.0))
 
 
-class Particles:
-    """``K`` completions of one case, their weights and a cached belief per (particle, mask).
-
-    ``z`` [K, D] standardized values (the network's view; revealed columns are the case's own),
-    ``weights`` [K] (sum 1), ``belief_fn`` scores particles under masks. ``root_belief`` is the
-    belief of the case itself at the root mask (every particle shares it).
-
-    ``recenter``: under every other mask, all ``K`` particles are scored and their logits shifted
-    by one constant so that their weighted mean belief is ``root_belief``. If the particles were
-    draws from the case's true predictive distribution this would hold already (a posterior is a
-    martingale: what one expects to believe after a reveal is what one believes now); the
-    neighbour completions do not keep it (README, investigation agent; the cause is not traced).
-    """
-
-    def __init__(
-        self,
-        z: np.ndarray,
-        weights: np.ndarray,
-        belief_fn: BeliefFn,
-        *,
-        root_mask: int,
-        root_belief: float,
-        recenter: bool = False,
-    ) -> None:
-        self.z = np.asarray(z, dtype=np.float64)
-        w = np.asarray(weights, dtype=np.float64)
-        if w.ndim != 1 or w.shape[0] != self.z.shape[0] or w.sum() <= 0:
-            raise ValueError("weights must be [K] with a positive sum")
-        self.weights = w / w.sum()
-        self.belief_fn = belief_fn
-        self.size = self.z.shape[0]
-        self.root_mask, self.root_belief = root_mask, float(root_belief)
-        self.recenter = recenter
-        self._cache: dict[int, np.ndarray] = {root_mask: np.full(self.size, self.root_belief)}
-        self.belief_rows = 0  # particle-mask pairs scored so far (for diagnostics)
-        self.belief_calls = 0
-
-    def ensure(self, requests: dict[int, np.ndarray]) -> None:
-        """Score, in one call, every (particle, mask) of ``requests`` {mask: ids} not cached yet."""
-        ids_all, masks_all = [], []
-        for mask, ids in requests.items():
-            row = self._cache.setdefault(mask, np.full(self.size, np.nan))
-            # recentering needs the whole row of a mask at once
-            todo = np.flatnonzero(np.isnan(row)) if self.recenter else ids[np.isnan(row[ids])]
-            if todo.size:
-                ids_all.append(todo)
-                masks_all.append(np.full(todo.size, mask, dtype=np.int64))
-        if not ids_all:
-            return
-        ids = np.concatenate(ids_all)
-        masks = np.concatenate(masks_all)
-        p = np.asarray(self.belief_fn(ids, masks), dtype=np.float64)
-        self.belief_rows += ids.size
-        self.belief_calls += 1
-        for mask in np.unique(masks):
-            sel = masks == mask
-            row = self._cache[int(mask)]
-            row[ids[sel]] = p[sel]
-            if self.recenter and int(mask) != self.root_mask:
-                row[:] = recentered(row, self.weights, self.root_belief)
-
-    def belief(self, ids: np.ndarray, mask: int) -> np.ndarray:
-        """Cached beliefs [n] of particles ``ids`` under ``mask`` (call :meth:`ensure` first)."""
-        return self._cache[mask][ids]
-
-
-def recentered(p: np.ndarray, weights: np.ndarray, target: float) -> np.ndarray:
-    """``sigmoid(logit(p) + d)`` [K] with the one shift ``d`` that makes ``weights @ result``
-    equal ``target`` (the weighted mean is increasing in ``d``: one root)."""
-    logit = special.logit(np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1 - 1e-12))
-    t = min(max(float(target), 1e-12), 1 - 1e-12)
-    d = optimize.brentq(lambda d: float(weights @ special.expit(logit + d)) - t, -60.0, 60.0)
-    return special.expit(logit + d)
-
-
 @dataclass(frozen=True)
 class SearchRoot:
     """What a search starts from: the layout and costs, the revealed mask and the particles."""
 
     layout: GroupLayout
-    costs: DecisionCosts
+    costs: CostModel
     mask: int
     particles: Particles
-    value_scale: float = 100.0
+    value_scale: float = 20.0  # the network's value unit, in cost units (NetConfig)
 
 
 @dataclass(frozen=True)
@@ -167,244 +93,6 @@ class SearchOutput:
         return n / n.sum() if n.sum() > 0 else self.legal / self.legal.sum()
 
 
-class _Node:
-    __slots__ = (
-        "mask",
-        "members",
-        "w",
-        "belief",
-        "stop",
-        "legal",
-        "prior",
-        "visits",
-        "value_sum",
-        "n",
-        "children",
-        "evaluated",
-        "leaf_value",
-        "best",
-        "n_legal_reveals",
-        "x",
-    )
-
-    def __init__(self, mask: int, members: np.ndarray, w: np.ndarray, legal: np.ndarray) -> None:
-        self.mask = mask
-        self.members = members  # [n] particle ids
-        self.w = w  # [n] weights, sum 1
-        self.belief = 0.0
-        self.stop = np.zeros(len(DECISIONS))  # values (minus expected losses) of each decision
-        self.legal = legal  # [A]
-        self.prior = np.zeros(legal.shape[0])
-        self.visits = np.zeros(legal.shape[0], dtype=np.int64)  # [A] incl. virtual visits
-        self.value_sum = 0.0
-        self.n = 0
-        self.children: dict[int, tuple[list[_Node], np.ndarray]] = {}  # a -> (children, pi)
-        self.evaluated = False
-        self.leaf_value = 0.0
-        self.best = 0.0  # max-backup value, see _Search.record
-        self.n_legal_reveals = 0
-        self.x: np.ndarray | None = None
-
-
-def _softmax(logits: np.ndarray, legal: np.ndarray) -> np.ndarray:
-    z = np.where(legal, logits, -np.inf)
-    z = z - z[legal].max()
-    e = np.where(legal, np.exp(z), 0.0)
-    return e / e.sum()
-
-
-def _log_prior(node: _Node) -> np.ndarray:
-    """The node's policy logits [A]: log prior on legal actions, -inf elsewhere."""
-    return np.where(node.legal, np.log(np.clip(node.prior, 1e-30, None)), -np.inf)
-
-
-class _Search:
-    def __init__(
-        self,
-        root: SearchRoot,
-        evaluate: Evaluator,
-        *,
-        c_puct: float,
-        bins: np.ndarray,
-        backup: str,
-        value_unit: float,
-        interior_rule: str = "puct",
-        gumbel_c_visit: float = 50.0,
-        gumbel_c_scale: float = 0.1,
-    ) -> None:
-        self.value_unit = value_unit
-        self.interior_rule = interior_rule
-        self.gumbel_c_visit = gumbel_c_visit
-        self.gumbel_c_scale = gumbel_c_scale
-        self.root_spec = root
-        self.layout = root.layout
-        self.costs = root.costs
-        self.particles = root.particles
-        self.evaluate_fn = evaluate
-        self.c_puct = c_puct
-        self.bins = bins
-        self.backup = backup
-        self.n_reveal = self.layout.n_groups - 1
-        self.n_actions = n_actions(self.layout)
-        self.reveal_cost = self.layout.costs[1:]  # [G-1]
-        self.nodes = 0
-        self._col_masks: dict[int, np.ndarray] = {}
-        self._legal: dict[int, np.ndarray] = {}
-
-    # ---------------------------------------------------------------------------- nodes
-    def _make_node(self, mask: int, members: np.ndarray, w: np.ndarray) -> _Node:
-        legal = self._legal.get(mask)
-        if legal is None:
-            legal = self._legal[mask] = legal_actions(self.layout, np.asarray([mask]))[0]
-        node = _Node(mask, members, w, legal)
-        b = float(np.dot(w, self.particles.belief(members, mask)))
-        c = self.costs
-        node.belief = b
-        node.stop = np.array([-b * c.missed_scam, -(1.0 - b) * c.wrongful_block, -c.escalate])
-        self.nodes += 1
-        return node
-
-    def _cols(self, mask: int) -> np.ndarray:
-        if mask not in self._col_masks:
-            self._col_masks[mask] = self.layout.column_mask(np.asarray([mask]))[0]
-        return self._col_masks[mask]
-
-    def _features(self, nodes: list[_Node]) -> np.ndarray:
-        z = np.stack(
-            [
-                np.where(self._cols(nd.mask), nd.w @ self.particles.z[nd.members], 0.0)
-                for nd in nodes
-            ]
-        )
-        bits = self.layout.mask_bits(np.asarray([nd.mask for nd in nodes]))
-        belief = np.asarray([nd.belief for nd in nodes])
-        stop_loss = np.asarray([-nd.stop.max() for nd in nodes])
-        return state_features(z, bits, belief, stop_loss, self.root_spec.value_scale)
-
-    def _evaluate(self, nodes: list[_Node]) -> None:
-        if not nodes:
-            return
-        x = self._features(nodes)
-        logits, values = self.evaluate_fn(x)
-        for i, nd in enumerate(nodes):
-            nd.x = x[i]
-            nd.prior = _softmax(np.asarray(logits[i], dtype=np.float64), nd.legal)
-            stop = float(nd.stop.max())
-            can_reveal = bool(nd.legal[: self.n_reveal].any())
-            nd.leaf_value = min(0.0, max(float(values[i]), stop)) if can_reveal else stop
-            nd.value_sum = nd.best = nd.leaf_value
-            nd.n_legal_reveals = int(nd.legal[: self.n_reveal].sum())
-            nd.n = 1
-            nd.evaluated = True
-
-    # --------------------------------------------------------------------------- values
-    def value(self, node: _Node) -> float:
-        """The node's current value estimate (O(1): kept up to date by :meth:`record`)."""
-        if node.n == 0:
-            return node.leaf_value
-        if self.backup == "max":
-            return node.best
-        return node.value_sum / node.n
-
-    def record(self, node: _Node, a: int) -> None:
-        """Account one simulation through ``(node, a)``; children are already up to date."""
-        node.n += 1
-        if self.backup == "max":
-            # the best of: deciding now, every expanded reveal, and, while some reveal is still
-            # unexpanded, the network's estimate of continuing
-            unexpanded = len(node.children) < node.n_legal_reveals
-            best = max(float(node.stop.max()), node.leaf_value if unexpanded else -np.inf)
-            for b in node.children:
-                best = max(best, self.q(node, b))
-            node.best = best
-        else:
-            node.value_sum += self.q(node, a)
-
-    def q(self, node: _Node, a: int) -> float:
-        if a >= self.n_reveal:
-            return float(node.stop[a - self.n_reveal])
-        children, pi = node.children[a]
-        return -float(self.reveal_cost[a]) + float(
-            sum(p * self.value(c) for c, p in zip(children, pi, strict=True))
-        )
-
-    def q_vector(self, node: _Node) -> np.ndarray:
-        q = np.full(self.n_actions, np.nan)
-        for a in range(self.n_actions):
-            if node.legal[a] and (a >= self.n_reveal or a in node.children):
-                q[a] = self.q(node, a)
-        return q
-
-    # ------------------------------------------------------------------------ selection
-    def improved_logits(self, node: _Node, q: np.ndarray) -> np.ndarray:
-        """``log prior + sigma(completed Q)`` [A] (Gumbel): unexpanded reveals are completed with
-        the node's value; ``sigma = c_scale * (c_visit + max visits) * (Q - max Q) / value_unit``."""
-        legal = node.legal
-        q = np.where(legal & np.isnan(q), self.value(node), q)
-        top = float(np.nanmax(np.where(legal, q, np.nan)))
-        sigma = self.gumbel_c_scale * (self.gumbel_c_visit + float(node.visits.max()))
-        return _log_prior(node) + sigma * (q - top) / self.value_unit
-
-    def select_action(self, node: _Node) -> int:
-        if self.interior_rule == "gumbel":
-            return self._select_gumbel(node)
-        q = self.q_vector(node)
-        known = ~np.isnan(q)
-        fpu = self.value(node)
-        q = np.where(known, q, fpu)
-        legal = node.legal
-        qn = (q - q[legal].max()) / self.value_unit  # 0 for the best, -1 one unit below
-        total = node.visits.sum()
-        u = self.c_puct * node.prior * np.sqrt(total + 1.0) / (1.0 + node.visits)
-        score = np.where(legal, qn + u, -np.inf)
-        return int(np.argmax(score))
-
-    def _select_gumbel(self, node: _Node) -> int:
-        """Deterministic selection (Danihelka et al., 2022, section 5): the action whose share
-        of the node's visits falls furthest below the improved policy."""
-        target = _softmax(self.improved_logits(node, self.q_vector(node)), node.legal)
-        visits = node.visits.astype(np.float64)
-        score = np.where(node.legal, target - visits / (1.0 + visits.sum()), -np.inf)
-        return int(np.argmax(score))
-
-    def select_child(self, children: list[_Node], pi: np.ndarray) -> _Node:
-        score = [
-            p * (abs(self.value(c)) + 1.0) / (1.0 + c.n) for c, p in zip(children, pi, strict=True)
-        ]
-        return children[int(np.argmax(score))]
-
-    # ------------------------------------------------------------------------ expansion
-    def expand(self, node: _Node, a: int) -> list[_Node]:
-        """Create the bin children of reveal ``a`` at ``node`` (beliefs must be cached)."""
-        new_mask = node.mask | (1 << (a + 1))
-        b = self.particles.belief(node.members, new_mask)  # [n]
-        children, pi = [], []
-        for weight, sel in split_by_bin(b, node.w, self.bins):
-            child = self._make_node(new_mask, node.members[sel], node.w[sel] / weight)
-            children.append(child)
-            pi.append(weight)
-        total = sum(pi)
-        node.children[a] = (children, np.asarray(pi) / total)
-        return children
-
-
-def split_by_bin(
-    beliefs: np.ndarray, w: np.ndarray, bins: np.ndarray
-) -> list[tuple[float, np.ndarray]]:
-    """The chance step of a reveal: particles with beliefs ``beliefs`` [n] after it and weights
-    ``w`` [n] grouped by the logit bin (``bins``, edges) their belief falls in. Returns
-    (summed weight, boolean selector [n]) per bin with a positive weight."""
-    logit = np.log(np.clip(beliefs, 1e-12, 1)) - np.log(np.clip(1 - beliefs, 1e-12, 1))
-    which = np.digitize(logit, bins)
-    out = []
-    for bin_id in np.unique(which):
-        sel = which == bin_id
-        weight = float(w[sel].sum())
-        if weight > 0:
-            out.append((weight, sel))
-    return out
-
-
 def search(
     root: SearchRoot,
     evaluate: Evaluator,
@@ -427,7 +115,7 @@ def search(
 
     ``root_rule="gumbel"`` replaces PUCT at the root by Gumbel sequential halving (Danihelka et al.,
     2022; :func:`_gumbel_search`); ``interior_rule`` picks the rule below the root (PUCT, or
-    Gumbel's deterministic selection, :meth:`_Search._select_gumbel`).
+    Gumbel's deterministic selection, :meth:`agent.mcts_tree._Search._select_gumbel`).
 
     ``evaluate`` maps network inputs [B, F] to (policy logits [B, A], values [B] in cost units).
     PUCT compares ``(Q - max Q) / value_unit`` (default: the cheapest evidence cost, the smallest
@@ -445,7 +133,7 @@ def search(
         raise ValueError("num_simulations and batch_size must be positive")
     if value_unit is None:  # the cheapest lookup: the smallest cost difference that matters
         positive = root.layout.costs[root.layout.costs > 0]
-        value_unit = float(positive.min()) if positive.size else max(root.costs.escalate, 1e-6)
+        value_unit = float(positive.min()) if positive.size else max(root.costs.review, 1e-6)
     unit = float(value_unit)
     s = _Search(
         root,
@@ -512,47 +200,6 @@ def _output(
     )
 
 
-def _run_wave(s: _Search, root_node: _Node, root_actions: list[int | None]) -> None:
-    """One wave of simulations, one per entry of ``root_actions`` (the root action to take, or
-    None for PUCT), with virtual visits; one belief batch and one network batch for the wave."""
-    parts = s.particles
-    paths: list[list[tuple[_Node, int]]] = []
-    to_expand: list[tuple[_Node, int]] = []
-    for forced in root_actions:
-        path: list[tuple[_Node, int]] = []
-        node = root_node
-        while True:
-            if not node.evaluated:  # created earlier in this wave: wait for its evaluation
-                path.append((node, -1))
-                break
-            a = forced if (node is root_node and forced is not None) else s.select_action(node)
-            node.visits[a] += 1  # virtual visit until the backup
-            path.append((node, a))
-            if a >= s.n_reveal:
-                break
-            if a not in node.children:
-                if (node, a) not in to_expand:
-                    to_expand.append((node, a))
-                break
-            children, pi = node.children[a]
-            node = s.select_child(children, pi)
-        paths.append(path)
-    # one belief batch for every expansion of the wave, then one network batch
-    requests: dict[int, list[np.ndarray]] = {}
-    for node, a in to_expand:
-        requests.setdefault(node.mask | (1 << (a + 1)), []).append(node.members)
-    parts.ensure({m: np.unique(np.concatenate(v)) for m, v in requests.items()})
-    fresh: list[_Node] = []
-    for node, a in to_expand:
-        fresh += s.expand(node, a)
-    s._evaluate(fresh)
-    for path in paths:
-        for node, a in reversed(path):
-            if a < 0:
-                continue  # a node evaluated in this wave: its first visit is the evaluation
-            s.record(node, a)
-
-
 def _gumbel_search(
     s: _Search,
     root: _Node,
@@ -569,8 +216,9 @@ def _gumbel_search(
     The decisions' values are exact, so only reveals take simulations. Every legal reveal is
     considered (at most ``G - 1``); each of the ``ceil(log2 m)`` phases splits its share of the
     budget evenly over the reveals still in, then keeps the better half. ``g`` is Gumbel noise
-    when ``noise`` (self-play), else 0. ``logits + sigma(Q)`` is :meth:`_Search.improved_logits`
-    (Q in units of the cheapest evidence, as PUCT's). The policy target is the improved policy
+    when ``noise`` (self-play), else 0. ``logits + sigma(Q)`` is
+    :meth:`agent.mcts_tree._Search.improved_logits` (Q in units of the cheapest evidence, as
+    PUCT's). The policy target is the improved policy
     ``softmax(logits + sigma(completed Q))``, unvisited reveals completed with the root's value.
     """
     legal = root.legal

@@ -29,7 +29,7 @@ class NetConfig:
     n_groups: int  # G: evidence groups including the free event group
     n_actions: int  # A: G - 1 reveals + 3 decisions
     hidden: int = 64  # width of the two hidden layers
-    value_scale: float = 100.0  # returns are divided by this for the value head
+    value_scale: float = 20.0  # returns (cost units, scamguard.costs) are divided by this
 
     @property
     def n_inputs(self) -> int:

@@ -23,7 +23,7 @@ import numpy as np
 from agent.belief import MaskedBelief
 from agent.groups import GroupLayout
 from agent.index import MaskedIndex, Standardizer
-from agent.mcts import Particles
+from agent.particles import Particles
 
 
 class CaseModel:
@@ -32,7 +32,7 @@ class CaseModel:
     ``owners`` [N] are user codes (a query skips its own user's rows when ``exclude_owner`` is
     given). Each class's index holds at most ``max_rows_per_class`` cases, a seeded random sample.
     ``threads`` is the LightGBM thread count for the small batches of a search; ``recenter`` is
-    passed to the particles (``agent.mcts.Particles``).
+    passed to the particles (``agent.particles.Particles``).
     """
 
     def __init__(

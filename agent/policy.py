@@ -6,11 +6,12 @@ from typing import Any
 
 import numpy as np
 
-from agent.env import DecisionCosts, action_name
+from agent.env import action_name
 from agent.episode import CaseView, Choice
 from agent.mcts import DEFAULT_BINS, SearchOutput, SearchRoot, search
 from agent.network import PolicyValueNet
 from agent.planner import CaseModel
+from scamguard.costs import CostModel
 
 
 class MCTSPolicy:
@@ -25,7 +26,7 @@ class MCTSPolicy:
         self,
         model: CaseModel,
         net: PolicyValueNet,
-        costs: DecisionCosts,
+        costs: CostModel,
         *,
         name: str = "mcts",
         num_simulations: int = 48,

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from agent.env import InvestigationEnv
+from agent.env import InvestigationEnv, decision_losses
 from agent.episode import run_episode
 from agent.groups import SIMILAR_CASES
 from scamguard.settings import Settings
@@ -151,7 +151,9 @@ def investigate_with_agent(
         )
     final = episode.steps[-1]
     decision_index = ("allow", "block", "escalate").index(episode.decision)
-    expected = float(bundle.costs.losses(np.asarray([final.belief_before]))[0, decision_index])
+    expected = float(
+        decision_losses(bundle.costs, np.asarray([final.belief_before]))[0, decision_index]
+    )
     return {
         "available": True,
         "case": {
@@ -177,7 +179,7 @@ def investigate_with_agent(
             "decision_costs": {
                 "missed_scam": bundle.costs.missed_scam,
                 "wrongful_block": bundle.costs.wrongful_block,
-                "escalate": bundle.costs.escalate,
+                "escalate": bundle.costs.review,
             },
             "group_costs": {g: float(c) for g, c in zip(layout.groups, layout.costs, strict=True)},
             "text_model_source": layout.text_model_source,

@@ -31,12 +31,13 @@ from agent.baselines import FixedOrderTuning, tune_fixed_order
 from agent.belief import MaskedBelief, calibration_by_mask_size
 from agent.bundle import AgentBundle, bundle_dir
 from agent.crossfit import fold_case_models, user_folds
-from agent.data import prepare_cases
-from agent.env import DecisionCosts, InvestigationEnv, n_actions
+from agent.data import AgentData, prepare_cases
+from agent.env import InvestigationEnv, n_actions
 from agent.expert import ExpertIterationConfig, IterationResult, expert_iteration
-from agent.network import NetConfig, make_network
+from agent.network import NetConfig, PolicyValueNet, make_network
 from agent.planner import CaseModel
 from scamguard import tracking
+from scamguard.costs import CostModel
 from scamguard.settings import Settings
 
 EXPERIMENT_NAME = "scamguard-agent"
@@ -46,8 +47,8 @@ EXPERIMENT_NAME = "scamguard-agent"
 class AgentTrainConfig:
     """Every knob of ``agent-train``, with the defaults used for the demo."""
 
-    costs: DecisionCosts = field(default_factory=DecisionCosts)
-    group_costs: dict[str, float] | None = None  # overrides of agent.groups.DEFAULT_COSTS
+    # Decision and evidence costs in one unit (scamguard.costs; the CLI starts from settings.costs).
+    costs: CostModel = field(default_factory=CostModel)
     # MaskedBelief keyword arguments. Larger leaves (400 rows, i.e. about 100 cases at 4 masked
     # copies) and a slower rate were chosen on the valid split's log loss (full and random masks,
     # both seeds) over MaskedBelief's defaults (README, agent section).
@@ -75,10 +76,11 @@ class AgentTrainConfig:
     )
     expert: ExpertIterationConfig = field(default_factory=ExpertIterationConfig)
     hidden: int = 64
-    # The value head's unit, in cost units. Most returns are a few units (evidence costs 1-5), a
-    # missed scam is 500: at 100 the head's error was about one evidence cost and the validation
-    # curve swung by +-0.1 between rounds; at 20 (or 10) it settled (README, agent section).
-    value_scale: float = 20.0
+    # The value head's unit, in cost units; it scales with the prices. Most returns are a few
+    # evidence costs (0.2-1 each), a missed scam is 100. Chosen as 20 over 100 (the head's error at
+    # 100 was about one evidence cost, the validation curve swung between rounds) when every price
+    # was 5x today's (README, agent section): 4 in today's unit.
+    value_scale: float = 4.0
     # Self-play out of sample: 0 plays training cases with the belief fitted on them; k >= 2 fits
     # k more beliefs, each without one fold of users (agent.crossfit), for self-play only. 4 was
     # chosen on validation over 0 (README, agent section).
@@ -90,8 +92,7 @@ class AgentTrainConfig:
             raise ValueError(f"selfplay_folds must be 0 (off) or at least 2: {self.selfplay_folds}")
 
     def as_params(self) -> dict[str, Any]:
-        params: dict[str, Any] = {**self.costs.as_params(), "seed": self.seed}
-        params.update({f"group_cost_{k}": v for k, v in (self.group_costs or {}).items()})
+        params: dict[str, Any] = {**self.costs.as_params(evidence=True), "seed": self.seed}
         params.update({f"belief_{k}": v for k, v in self.belief.items()})
         params.update({f"completion_{k}": v for k, v in self.completion.items()})
         params.update({f"search_{k}": v for k, v in self.search.items()})
@@ -183,6 +184,102 @@ def plot_learning_curve(curve: list[IterationResult], path: Path) -> Path:
     return path
 
 
+def _fit_belief(
+    data: AgentData, config: AgentTrainConfig
+) -> tuple[MaskedBelief, dict[str, list[dict]]]:
+    """The masked belief on train, Platt-calibrated on valid; its calibration per mask size on
+    valid and test (the splits with cases)."""
+    belief = MaskedBelief(**{"seed": config.seed, **config.belief}).fit(
+        data.train.values,
+        data.train.labels,
+        data.layout,
+        calib_values=data.valid.values,
+        calib_labels=data.valid.labels,
+    )
+    calibration = {
+        name: calibration_by_mask_size(
+            belief, data.splits[name].values, data.splits[name].labels, seed=config.seed
+        )
+        for name in ("valid", "test")
+        if data.splits[name].size
+    }
+    return belief, calibration
+
+
+def _case_model(
+    data: AgentData, belief: MaskedBelief, values: np.ndarray, completion: dict[str, Any]
+) -> CaseModel:
+    """The full belief, completing from training cases with these ``values`` [N, D]."""
+    return CaseModel(
+        data.layout,
+        belief,
+        data.standardizer,
+        values,
+        data.train.labels,
+        data.train.owners,
+        **completion,
+    )
+
+
+def _selfplay_models(
+    data: AgentData,
+    belief: MaskedBelief,
+    config: AgentTrainConfig,
+    completion: dict[str, Any],
+    stage: Callable[[str], None],
+    seconds: dict[str, float],
+) -> tuple[np.ndarray, list[CaseModel]]:
+    """(fold [N] of each training case, one case model per fold) for self-play: with
+    ``selfplay_folds``, beliefs fitted without each fold's users (``agent.crossfit``); else the
+    full belief, one fold."""
+    if not config.selfplay_folds:
+        # in-sample self-play, still from point-in-time completions (``agent.data``: pool)
+        folds = np.zeros(data.train.size, dtype=np.int64)
+        return folds, [_case_model(data, belief, data.train.values, completion)]
+    stage(f"cross-fitted self-play beliefs ({config.selfplay_folds} folds)")
+    t = time.perf_counter()
+    folds = user_folds(data.train.owners, config.selfplay_folds, seed=config.seed)
+    fold_models = fold_case_models(
+        data.layout,
+        data.standardizer,
+        data.train.values,
+        data.train.labels,
+        data.train.owners,
+        folds,
+        belief_params=belief.get_params(),
+        calib_values=data.valid.values,
+        calib_labels=data.valid.labels,
+        completion=completion,
+    )
+    seconds["cross-fitted beliefs"] = time.perf_counter() - t
+    return folds, fold_models
+
+
+def _bundle(
+    data: AgentData,
+    config: AgentTrainConfig,
+    belief: MaskedBelief,
+    net: PolicyValueNet,
+    model: CaseModel,
+    completion: dict[str, Any],
+    fixed: FixedOrderTuning,
+    info: dict[str, Any],
+) -> AgentBundle:
+    """The trained agent, its case model (``model``) attached."""
+    bundle = AgentBundle.from_data(
+        data,
+        costs=config.costs,
+        belief=belief,
+        net=net,
+        search=dict(config.search),
+        completion=completion,
+        fixed_order=fixed,
+        info=info,
+    )
+    bundle._model = model
+    return bundle
+
+
 def train_agent(
     table: pl.DataFrame,
     *,
@@ -202,7 +299,7 @@ def train_agent(
     t0 = time.perf_counter()
 
     stage("cases and similar-case features")
-    data = prepare_cases(table, labels=labels, costs=config.group_costs)
+    data = prepare_cases(table, labels=labels, costs=config.costs.evidence.by_group())
     seconds["cases"] = time.perf_counter() - t0
     splits = {k: (v.size, int(v.labels.sum())) for k, v in data.splits.items()}
     if data.valid.size == 0 or data.valid.labels.sum() == 0:
@@ -210,20 +307,7 @@ def train_agent(
 
     stage("masked belief")
     t = time.perf_counter()
-    belief = MaskedBelief(**{"seed": config.seed, **config.belief}).fit(
-        data.train.values,
-        data.train.labels,
-        data.layout,
-        calib_values=data.valid.values,
-        calib_labels=data.valid.labels,
-    )
-    calibration = {
-        name: calibration_by_mask_size(
-            belief, data.splits[name].values, data.splits[name].labels, seed=config.seed
-        )
-        for name in ("valid", "test")
-        if data.splits[name].size
-    }
+    belief, calibration = _fit_belief(data, config)
     seconds["belief"] = time.perf_counter() - t
 
     stage("fixed-order baseline (tuned on valid)")
@@ -232,46 +316,13 @@ def train_agent(
     )
 
     completion = {**config.completion, "seed": config.seed}
-
-    def case_model(values: np.ndarray) -> CaseModel:
-        """The full belief, completing from training cases with these ``values`` [N, D]."""
-        return CaseModel(
-            data.layout,
-            belief,
-            data.standardizer,
-            values,
-            data.train.labels,
-            data.train.owners,
-            **completion,
-        )
-
-    folds, fold_models = None, []
-    if config.selfplay_folds:
-        stage(f"cross-fitted self-play beliefs ({config.selfplay_folds} folds)")
-        t = time.perf_counter()
-        folds = user_folds(data.train.owners, config.selfplay_folds, seed=config.seed)
-        fold_models = fold_case_models(
-            data.layout,
-            data.standardizer,
-            data.train.values,
-            data.train.labels,
-            data.train.owners,
-            folds,
-            belief_params=belief.get_params(),
-            calib_values=data.valid.values,
-            calib_labels=data.valid.labels,
-            completion=completion,
-        )
-        seconds["cross-fitted beliefs"] = time.perf_counter() - t
-    else:  # in-sample self-play, still from point-in-time completions (``agent.data``: pool)
-        folds = np.zeros(data.train.size, dtype=np.int64)
-        fold_models = [case_model(data.train.values)]
+    folds, fold_models = _selfplay_models(data, belief, config, completion, stage, seconds)
 
     stage("expert iteration")
     t = time.perf_counter()
     # validation and every later use complete from the pool as of the training window's end;
     # self-play (above) from point-in-time rows, which never count labels decided after the case
-    model = case_model(data.pool_values())
+    model = _case_model(data, belief, data.pool_values(), completion)
     net_config = NetConfig(
         n_features=data.layout.n_features,
         n_groups=data.layout.n_groups,
@@ -311,17 +362,7 @@ def train_agent(
         "splits": splits,
         "best_iteration": min(curve, key=lambda r: r.valid_mean_total_cost).iteration,
     }
-    bundle = AgentBundle.from_data(
-        data,
-        costs=config.costs,
-        belief=belief,
-        net=best,
-        search=dict(config.search),
-        completion=completion,
-        fixed_order=fixed,
-        info=info,
-    )
-    bundle._model = model
+    bundle = _bundle(data, config, belief, best, model, completion, fixed, info)
     path = bundle.save(bundle_dir(settings.data_dir))
     seconds["total"] = time.perf_counter() - t0
 

@@ -33,6 +33,7 @@ import shutil
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,6 +132,7 @@ def replay_latency(
     from scamguard.schema import LOAD_ORDER, TABLES
 
     last = frames["messages"]["ts"].max()
+    assert isinstance(last, datetime)
     start = last.replace(hour=0, minute=0, second=0, microsecond=0)
     started = time.perf_counter()
     backfill(store_file, Tables.from_frames(frames), start)
@@ -206,6 +208,41 @@ def components(frames: dict[str, pl.DataFrame]) -> dict[str, float]:
     }
 
 
+def polars_vs_pandas(frames: dict[str, pl.DataFrame], n: int) -> dict[str, object]:
+    """The Polars builder against ``pandas_features`` on the first ``n`` users' sample: times, and
+    the columns where the two tables differ (none expected)."""
+    from pandas_features import build_features_pandas
+
+    from features.build import Tables, active_spine, attach_target, build_features, snapshot_times
+
+    sample = sample_tables(frames, n)
+    sample_tables_ = Tables.from_frames(sample)
+    spine = (
+        attach_target(
+            active_spine(sample_tables_, snapshot_times(sample_tables_)),
+            sample_tables_.labels,
+        )
+        .collect()
+        .select("user_id", "as_of")
+    )
+    t0 = time.perf_counter()
+    by_polars = build_features(spine.lazy(), sample_tables_).collect()
+    polars_s = time.perf_counter() - t0
+    pandas_frames = {name: f.to_pandas() for name, f in sample.items()}
+    pandas_spine = spine.to_pandas()
+    t0 = time.perf_counter()
+    by_pandas = build_features_pandas(pandas_spine, pandas_frames)
+    pandas_s = time.perf_counter() - t0
+    return {
+        "polars_sample_s": polars_s,
+        "pandas_s": pandas_s,
+        "pandas_sample_users": n,
+        "pandas_sample_rows": spine.height,
+        "sample_mismatches": compare(by_polars, pl.from_pandas(by_pandas)),
+        "speedup": pandas_s / polars_s,
+    }
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=1_000_000, help="users to simulate")
@@ -222,16 +259,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     console = Console(stderr=args.json)
 
-    from pandas_features import build_features_pandas
-
-    from features.build import (
-        Tables,
-        active_spine,
-        attach_target,
-        build_features,
-        build_training_table,
-        snapshot_times,
-    )
+    from features.build import Tables, build_training_table
 
     load_start = os.getloadavg()[0]
     cache = args.cache_dir or Path(tempfile.mkdtemp(prefix="features_bench_"))
@@ -263,29 +291,7 @@ def main(argv: list[str] | None = None) -> dict:
 
             n = min(args.pandas_users, args.users)
             progress.update(task, description=f"Polars vs pandas on {n:,} users")
-            sample = sample_tables(frames, n)
-            sample_tables_ = Tables.from_frames(sample)
-            spine = (
-                attach_target(
-                    active_spine(sample_tables_, snapshot_times(sample_tables_)),
-                    sample_tables_.labels,
-                )
-                .collect()
-                .select("user_id", "as_of")
-            )
-            t0 = time.perf_counter()
-            by_polars = build_features(spine.lazy(), sample_tables_).collect()
-            results["polars_sample_s"] = time.perf_counter() - t0
-            pandas_frames = {name: f.to_pandas() for name, f in sample.items()}
-            pandas_spine = spine.to_pandas()
-            t0 = time.perf_counter()
-            by_pandas = build_features_pandas(pandas_spine, pandas_frames)
-            results["pandas_s"] = time.perf_counter() - t0
-            results["pandas_sample_users"] = n
-            results["pandas_sample_rows"] = spine.height
-            results["sample_mismatches"] = compare(by_polars, pl.from_pandas(by_pandas))
-            results["speedup"] = results["pandas_s"] / results["polars_sample_s"]
-            del by_polars, by_pandas, pandas_frames, sample
+            results.update(polars_vs_pandas(frames, n))
 
             progress.update(task, description="graph components: scipy vs Polars label propagation")
             results["components"] = components(frames)

@@ -35,13 +35,20 @@ import json
 import platform
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+
+    from models.text.model import TextModelConfig
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "sms_spam" / "messages.csv"
 METHODS = ("tfidf-lr", "minilm-lr", "minilm-ft", "ens-tfidf+ft", "ens-all")
@@ -112,6 +119,144 @@ def embedding_lr(train_x: np.ndarray, y: np.ndarray, test_x: np.ndarray, seed: i
     return _tuned_lr(seed).fit(train_x, y).predict_proba(test_x)[:, 1]
 
 
+def fine_tune(
+    train_texts: list[str],
+    y: np.ndarray,
+    test_texts: list[str],
+    config: TextModelConfig,
+    *,
+    device: str | None,
+    progress: Progress,
+    label: str,
+) -> tuple[np.ndarray, dict[str, float | str]]:
+    """(c): P(spam) for ``test_texts`` from MiniLM fine-tuned on ``train_texts``, and the fit's
+    steps, timings and device; a progress bar ``label`` follows the optimiser steps."""
+    from models.text.fit import fit_text_model
+
+    step_task = progress.add_task(label, total=None, info="")
+
+    def on_step(step: int, total: int, loss: float, _task: TaskID = step_task) -> None:
+        progress.update(_task, completed=step, total=total, info=f"loss {loss:.4f}")
+
+    fitted = fit_text_model(train_texts, y, config, device=device, on_step=on_step)
+    scores = fitted.predictor.predict_proba(test_texts)
+    progress.remove_task(step_task)
+    info: dict[str, float | str] = {
+        "steps": fitted.steps,
+        "best_step": fitted.best_step,
+        "train_seconds": fitted.train_seconds,
+        "fit_seconds": fitted.fit_seconds,
+        "samples_per_s": fitted.samples_per_s,
+        "device": fitted.device,
+    }
+    return scores, info
+
+
+def mean_and_std(folds: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Mean and standard deviation over folds of each metric of METRICS."""
+    return {
+        key: {
+            "mean": float(np.mean([f[key] for f in folds])),
+            "std": float(np.std([f[key] for f in folds])),
+        }
+        for key, _ in METRICS
+    }
+
+
+@dataclass
+class CrossValidation:
+    """The benchmark's folds: the data and methods, and what the folds produce method by method
+    (metrics per fold, out-of-fold scores, seconds; each fine-tuning's steps and timings)."""
+
+    args: argparse.Namespace
+    texts: list[str]
+    labels: np.ndarray
+    config: TextModelConfig  # fine-tuning; each fold's seed is args.seed + fold
+    methods: list[str]
+    needed: set[str] = field(init=False)  # base models to fit (methods, ensemble members)
+    embeddings: np.ndarray | None = field(init=False, default=None)
+    per_fold: dict[str, list[dict[str, float]]] = field(init=False)
+    seconds: dict[str, float] = field(init=False)
+    oof: dict[str, np.ndarray] = field(init=False)
+    fold_of: np.ndarray = field(init=False)
+    ft_info: list[dict[str, float | str]] = field(init=False, default_factory=list)
+
+    def __post_init__(self) -> None:
+        n = len(self.texts)
+        self.needed = {b for m in self.methods for b in ENSEMBLES.get(m, (m,))}
+        self.per_fold = {m: [] for m in self.methods}
+        self.seconds = {m: 0.0 for m in METHODS if m in self.needed}
+        self.oof = {m: np.full(n, np.nan) for m in self.methods}
+        self.fold_of = np.full(n, -1)
+
+    def embed(self, console: Console) -> None:
+        """(b)'s frozen MiniLM embeddings of every text, if (b) is needed (no labels used)."""
+        from models.text.model import TextModelConfig, TextPredictor
+
+        if "minilm-lr" not in self.needed:
+            return
+        t0 = time.perf_counter()
+        with console.status("frozen MiniLM embeddings of every text (no labels used)"):
+            frozen = TextPredictor.pretrained(
+                TextModelConfig(encoder="minilm", max_len=128, dropout=0.0),
+                device=self.args.device,
+            )
+            self.embeddings = frozen.embed(self.texts)
+            del frozen
+        self.seconds["minilm-lr"] += time.perf_counter() - t0
+
+    def fold(
+        self, k: int, train: np.ndarray, test: np.ndarray, progress: Progress, fold_task: TaskID
+    ) -> str:
+        """Fit the base models on ``train``, score ``test`` with every method; returns the fold's
+        progress line (``fold_task``: the folds' bar)."""
+        from models.text.fit import text_metrics
+
+        args, seconds, embeddings = self.args, self.seconds, self.embeddings
+        y_train, y_test = self.labels[train], self.labels[test]
+        train_texts = [self.texts[i] for i in train]
+        test_texts = [self.texts[i] for i in test]
+        scores: dict[str, np.ndarray] = {}
+
+        if "tfidf-lr" in self.needed:
+            t0 = time.perf_counter()
+            progress.update(fold_task, info=f"fold {k + 1}: tf-idf + LR")
+            scores["tfidf-lr"] = tfidf_lr(train_texts, y_train, test_texts, args.seed)
+            seconds["tfidf-lr"] += time.perf_counter() - t0
+        if embeddings is not None:
+            t0 = time.perf_counter()
+            progress.update(fold_task, info=f"fold {k + 1}: MiniLM embeddings + LR")
+            scores["minilm-lr"] = embedding_lr(
+                embeddings[train], y_train, embeddings[test], args.seed
+            )
+            seconds["minilm-lr"] += time.perf_counter() - t0
+        if "minilm-ft" in self.needed:
+            t0 = time.perf_counter()
+            progress.update(fold_task, info=f"fold {k + 1}: fine-tuning MiniLM")
+            scores["minilm-ft"], info = fine_tune(
+                train_texts,
+                y_train,
+                test_texts,
+                replace(self.config, seed=args.seed + k),
+                device=args.device,
+                progress=progress,
+                label=f"fold {k + 1} fine-tune",
+            )
+            seconds["minilm-ft"] += time.perf_counter() - t0
+            self.ft_info.append({"fold": k, **info})
+        for name, members in ENSEMBLES.items():
+            if name in self.methods:
+                scores[name] = sigmoid(np.mean([logit(scores[b]) for b in members], axis=0))
+        self.fold_of[test] = k
+        for m in self.methods:
+            self.per_fold[m].append(text_metrics(y_test, scores[m]))
+            self.oof[m][test] = scores[m]
+        return "  ".join(
+            f"{m} AP {self.per_fold[m][-1]['ap']:.4f} r@0.2% {self.per_fold[m][-1]['recall_at_0_2pct_fpr']:.3f}"
+            for m in self.methods
+        )
+
+
 def run(args: argparse.Namespace) -> dict:
     import torch
     from rich.console import Console
@@ -125,8 +270,8 @@ def run(args: argparse.Namespace) -> dict:
     )
 
     from models.text.data import read_text_csv
-    from models.text.model import TextModelConfig, TextPredictor
-    from models.text.train import fit_text_model, text_metrics
+    from models.text.fit import text_metrics
+    from models.text.model import TextModelConfig
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -144,23 +289,8 @@ def run(args: argparse.Namespace) -> dict:
         seed=args.seed,
     )
     methods = [m for m in METHODS if m in args.methods]
-    needed = {b for m in methods for b in ENSEMBLES.get(m, (m,))}  # base models to fit
-    per_fold: dict[str, list[dict[str, float]]] = {m: [] for m in methods}
-    seconds: dict[str, float] = {m: 0.0 for m in METHODS if m in needed}
-    oof: dict[str, np.ndarray] = {m: np.full(len(texts), np.nan) for m in methods}
-    fold_of = np.full(len(texts), -1)
-    ft_info: list[dict[str, float]] = []
-
-    embeddings = None
-    if "minilm-lr" in needed:
-        t0 = time.perf_counter()
-        with console.status("frozen MiniLM embeddings of every text (no labels used)"):
-            frozen = TextPredictor.pretrained(
-                TextModelConfig(encoder="minilm", max_len=128, dropout=0.0), device=args.device
-            )
-            embeddings = frozen.embed(texts)
-            del frozen
-        seconds["minilm-lr"] += time.perf_counter() - t0
+    cv = CrossValidation(args, texts, labels, config, methods)
+    cv.embed(console)
 
     columns = [
         TextColumn("[bold]{task.description}"),
@@ -173,78 +303,11 @@ def run(args: argparse.Namespace) -> dict:
     with Progress(*columns, console=console) as progress:
         fold_task = progress.add_task("folds", total=len(splits), info="")
         for k, (train, test) in enumerate(splits):
-            y_train, y_test = labels[train], labels[test]
-            train_texts = [texts[i] for i in train]
-            test_texts = [texts[i] for i in test]
-            scores: dict[str, np.ndarray] = {}
-
-            if "tfidf-lr" in needed:
-                t0 = time.perf_counter()
-                progress.update(fold_task, info=f"fold {k + 1}: tf-idf + LR")
-                scores["tfidf-lr"] = tfidf_lr(train_texts, y_train, test_texts, args.seed)
-                seconds["tfidf-lr"] += time.perf_counter() - t0
-            if embeddings is not None:
-                t0 = time.perf_counter()
-                progress.update(fold_task, info=f"fold {k + 1}: MiniLM embeddings + LR")
-                scores["minilm-lr"] = embedding_lr(
-                    embeddings[train], y_train, embeddings[test], args.seed
-                )
-                seconds["minilm-lr"] += time.perf_counter() - t0
-            if "minilm-ft" in needed:
-                t0 = time.perf_counter()
-                progress.update(fold_task, info=f"fold {k + 1}: fine-tuning MiniLM")
-                step_task = progress.add_task(f"fold {k + 1} fine-tune", total=None, info="")
-
-                def on_step(step: int, total: int, loss: float, _task=step_task) -> None:
-                    progress.update(_task, completed=step, total=total, info=f"loss {loss:.4f}")
-
-                fitted = fit_text_model(
-                    train_texts,
-                    y_train,
-                    replace(config, seed=args.seed + k),
-                    device=args.device,
-                    on_step=on_step,
-                )
-                scores["minilm-ft"] = fitted.predictor.predict_proba(test_texts)
-                progress.remove_task(step_task)
-                seconds["minilm-ft"] += time.perf_counter() - t0
-                ft_info.append(
-                    {
-                        "fold": k,
-                        "steps": fitted.steps,
-                        "best_step": fitted.best_step,
-                        "train_seconds": fitted.train_seconds,
-                        "fit_seconds": fitted.fit_seconds,
-                        "samples_per_s": fitted.samples_per_s,
-                        "device": fitted.device,
-                    }
-                )
-            for name, members in ENSEMBLES.items():
-                if name in methods:
-                    scores[name] = sigmoid(np.mean([logit(scores[b]) for b in members], axis=0))
-            fold_of[test] = k
-            for m in methods:
-                per_fold[m].append(text_metrics(y_test, scores[m]))
-                oof[m][test] = scores[m]
+            line = cv.fold(k, train, test, progress, fold_task)
             progress.advance(fold_task)
-            line = "  ".join(
-                f"{m} AP {per_fold[m][-1]['ap']:.4f} r@0.2% {per_fold[m][-1]['recall_at_0_2pct_fpr']:.3f}"
-                for m in methods
-            )
             progress.console.print(f"fold {k + 1}/{len(splits)}: {line}")
 
-    summary = {
-        m: {
-            key: {
-                "mean": float(np.mean([f[key] for f in per_fold[m]])),
-                "std": float(np.std([f[key] for f in per_fold[m]])),
-            }
-            for key, _ in METRICS
-        }
-        for m in methods
-    }
-    done = fold_of >= 0
-    pooled = {m: text_metrics(labels[done], oof[m][done]) for m in methods}
+    done = cv.fold_of >= 0
     return {
         "data": str(args.data),
         "rows": len(texts),
@@ -256,17 +319,17 @@ def run(args: argparse.Namespace) -> dict:
         "device": args.device or "auto",
         "torch_threads": torch.get_num_threads(),
         "cpu": platform.processor() or platform.machine(),
-        "summary": summary,
-        "pooled": pooled,
-        "per_fold": per_fold,
+        "summary": {m: mean_and_std(cv.per_fold[m]) for m in methods},
+        "pooled": {m: text_metrics(labels[done], cv.oof[m][done]) for m in methods},
+        "per_fold": cv.per_fold,
         "oof": {
             "message_id": [table.ids[i] for i in rows],
             "label": labels.tolist(),
-            "fold": fold_of.tolist(),
-            **{m: [None if np.isnan(v) else float(v) for v in oof[m]] for m in methods},
+            "fold": cv.fold_of.tolist(),
+            **{m: [None if np.isnan(v) else float(v) for v in cv.oof[m]] for m in methods},
         },
-        "method_seconds": seconds,
-        "fine_tune": ft_info,
+        "method_seconds": cv.seconds,
+        "fine_tune": cv.ft_info,
         "wall_seconds": time.perf_counter() - started,
     }
 

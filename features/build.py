@@ -17,6 +17,7 @@ from scamguard.schema import SCAM_TYPOLOGIES
 
 from .aggregates import Spec, add_aggregates
 from .graph import GRAPH_FEATURES, HUB_LIMIT, add_graph_features, identifier_links
+from .labels import latest_labels, ordered_labels
 from .ledger import build_ledger, first_sightings
 from .payments import PAYMENT_FEATURES, REPORT_FEATURES
 from .profile import PROFILE_FEATURES, add_profile_features
@@ -182,17 +183,35 @@ def active_spine(tables: Tables, as_of_times: list[datetime]) -> pl.LazyFrame:
     return pl.concat(parts)
 
 
-def attach_target(spine: pl.LazyFrame, labels: pl.LazyFrame) -> pl.LazyFrame:
+def attach_target(
+    spine: pl.LazyFrame, labels: pl.LazyFrame, *, known_by: datetime | None = None
+) -> pl.LazyFrame:
     """Add ``label`` (1 if the user's scam had begun before ``as_of``) and ``typology``.
 
-    Users already labelled scam before ``as_of`` are dropped: they would have been actioned, so they
-    are not cases the model must find.
+    ``labels`` is a label history (``features.labels.label_history``; a bare platform table works
+    too) and the target uses the labels decided strictly before ``known_by`` (None: every label in
+    it, as eventually known), each user's latest one by the history's precedence. Rows of users
+    whose known label at ``as_of`` (the latest decided strictly before it) is a scam are dropped:
+    they would have been actioned, so they are not cases the model must find.
     """
-    lab = labels.select("user_id", "label", "decided_ts", "first_bad_ts")
+    history = ordered_labels(labels)
+    if known_by is not None:
+        history = history.filter(pl.col("decided_ts") < known_by)
+    final = latest_labels(history).select("user_id", "label", "first_bad_ts")
     is_scam = pl.col("label").is_in(SCAM_TYPOLOGIES)
+    known_then = (
+        spine.select("user_id", "as_of")
+        .unique()
+        .join(history.select("user_id", "decided_ts", "seq", "label"), on="user_id")
+        .filter(pl.col("decided_ts") < pl.col("as_of"))
+        .group_by("user_id", "as_of")
+        .agg(pl.col("label").sort_by("seq").last())
+        .filter(is_scam)
+        .select("user_id", "as_of")
+    )
     return (
-        spine.join(lab, on="user_id", how="left")
-        .filter((~(is_scam & (pl.col("decided_ts") < pl.col("as_of")))).fill_null(True))
+        spine.join(known_then, on=["user_id", "as_of"], how="anti")
+        .join(final, on="user_id", how="left")
         .with_columns(
             (is_scam & (pl.col("first_bad_ts") < pl.col("as_of")))
             .fill_null(False)
@@ -205,7 +224,7 @@ def attach_target(spine: pl.LazyFrame, labels: pl.LazyFrame) -> pl.LazyFrame:
             .otherwise(pl.lit("benign"))
             .alias("typology")
         )
-        .drop("label", "decided_ts", "first_bad_ts")
+        .drop("label", "first_bad_ts")
         .rename({"target": "label"})
     )
 
@@ -241,11 +260,22 @@ def split_bounds(
     return times[-(test_snapshots + valid_snapshots)], times[-test_snapshots]
 
 
-def build_training_table(tables: Tables, as_of_times: list[datetime] | None = None) -> pl.DataFrame:
-    """The training table of features/catalog.py: weekly snapshots, features, target, split."""
+def build_training_table(
+    tables: Tables,
+    as_of_times: list[datetime] | None = None,
+    *,
+    labels_known_by: datetime | None = None,
+) -> pl.DataFrame:
+    """The training table of features/catalog.py: weekly snapshots, features, target, split.
+
+    ``tables.labels`` is the label history (``features.tables.load_clean_tables`` merges the
+    analysts' labels in); the target uses the labels decided before ``labels_known_by`` (None: all
+    of them), the features only those decided before each row's ``as_of``.
+    """
     times = as_of_times or snapshot_times(tables)
+    spine = attach_target(active_spine(tables, times), tables.labels, known_by=labels_known_by)
     # sorted first: features keep the spine's order, so the table needs no sort (and no copy)
-    spine = attach_target(active_spine(tables, times), tables.labels).sort("as_of", "user_id")
+    spine = spine.sort("as_of", "user_id")
     table = build_features(spine, tables).collect()
     key = ["user_id", "as_of", "label", "typology"]
     return assign_split(table.select(*key, *[c for c in table.columns if c not in key]))

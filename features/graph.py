@@ -22,6 +22,8 @@ from scipy.sparse.csgraph import connected_components
 
 from scamguard.schema import SCAM_TYPOLOGIES, TS
 
+from .labels import ordered_labels
+
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 HUB_LIMIT = 50
@@ -104,14 +106,18 @@ def identifier_links(
 
 
 def known_bad_users(labels: pl.LazyFrame) -> pl.LazyFrame:
-    """``user_id, decided_ts`` of users labelled with a scam typology."""
-    return labels.filter(pl.col("label").is_in(SCAM_TYPOLOGIES)).select("user_id", "decided_ts")
+    """``user_id, decided_ts, bad`` of every label in precedence order (``features.labels``):
+    ``bad`` when it is a scam typology. As of ``t`` a user is known bad when their latest label
+    decided strictly before ``t`` is a scam one, so an analyst's later ``benign`` clears them from
+    its decision time on (and never before)."""
+    return ordered_labels(labels).select(
+        "user_id", "decided_ts", pl.col("label").is_in(SCAM_TYPOLOGIES).alias("bad")
+    )
 
 
 LINK_KINDS = ("device", "ip", "instrument")
 LINK_TABLES = ("users", "logins", "payments")  # raw tables that link users to identifiers
 _KIND_BITS, _KIND_MASK = 10, (1 << 10) - 1  # packed shared-identifier counts, per link kind
-NEVER = np.iinfo(np.int64).max
 
 
 @dataclass(frozen=True)
@@ -120,15 +126,17 @@ class LinkGraph:
 
     ``user``, ``ident``, ``kind``, ``first_ts``: one entry per (user, identifier) link, shape
     ``[L]``: user code, identifier code (kind-specific), index into ``LINK_KINDS``, first seen
-    (integer microseconds, UTC). ``bad_since``: shape ``[n_users]``, when a user's scam label was
-    decided (``NEVER`` if not labelled scam).
+    (integer microseconds, UTC). ``label_user``, ``label_ts``, ``label_bad``: one entry per label,
+    shape ``[B]``, in precedence order: user code, decision time (microseconds), scam or not.
     """
 
     user: np.ndarray
     ident: np.ndarray
     kind: np.ndarray
     first_ts: np.ndarray
-    bad_since: np.ndarray
+    label_user: np.ndarray
+    label_ts: np.ndarray
+    label_bad: np.ndarray
     n_users: int
     n_idents: int
 
@@ -155,20 +163,30 @@ class LinkGraph:
         )
         kind = links["kind"].cast(pl.Enum(LINK_KINDS)).to_physical().to_numpy().astype(np.int8)
         n_users = int(ids.max()) + 1 if len(ids) else 0
-        bad_since = np.full(n_users, NEVER, dtype=np.int64)
-        bad_codes = ids[n_spine + n_links :]
-        decided = _micros(bad["decided_ts"])
-        np.minimum.at(bad_since, bad_codes, decided)
+        is_bad = bad["bad"] if "bad" in bad.columns else pl.repeat(True, bad.height, eager=True)
         graph = cls(
             user=ids[n_spine : n_spine + n_links],
             ident=idents,
             kind=kind,
             first_ts=_micros(links["first_ts"]),
-            bad_since=bad_since,
+            label_user=ids[n_spine + n_links :],
+            label_ts=_micros(bad["decided_ts"]),
+            label_bad=is_bad.cast(pl.Boolean).to_numpy().astype(np.int64),
             n_users=n_users,
             n_idents=int(idents.max()) + 1 if len(idents) else 0,
         )
         return graph, ids[:n_spine]
+
+    def bad_at(self, as_of: int) -> np.ndarray:
+        """``[n_users]`` 1 where the user's latest label decided strictly before ``as_of`` is a
+        scam typology, else 0 (labels are in precedence order: the last one before wins)."""
+        before = np.flatnonzero(self.label_ts < as_of)
+        latest = np.full(self.n_users, -1, dtype=np.int64)
+        np.maximum.at(latest, self.label_user[before], before)
+        known = latest >= 0
+        out = np.zeros(self.n_users, dtype=np.int64)
+        out[known] = self.label_bad[latest[known]]
+        return out
 
     def live(self, as_of: int, *, hub_limit: int = HUB_LIMIT) -> np.ndarray:
         """Mask ``[L]`` of the links that exist strictly before ``as_of`` to a non-hub identifier."""
@@ -231,7 +249,7 @@ def graph_features_at(
     links first seen and labels decided strictly before it, hub identifiers left out."""
     live = graph.live(as_of, hub_limit=hub_limit)
     u, i, k = graph.user[live], graph.ident[live], graph.kind[live]
-    is_bad = (graph.bad_since < as_of).astype(np.int64)
+    is_bad = graph.bad_at(as_of)
 
     component = connected_components_scipy(u, i, graph.n_users, graph.n_idents)[: graph.n_users]
     linked = np.zeros(graph.n_users, dtype=bool)

@@ -31,6 +31,14 @@ TEXT_FLAGS: dict[str, str] = {
     "off_platform": OFF_PLATFORM,
 }
 MESSAGE_WINDOW = timedelta(days=30)
+# What each heuristic found, in an analyst's words (reasons of a scored message, post or proposal).
+FLAG_WORDS: dict[str, str] = {
+    "link": "a link",
+    "contact": "a contact handle outside the platform",
+    "money": "money or payment words",
+    "urgency": "urgency words",
+    "off_platform": "a request to deal off the platform",
+}
 
 
 def text_flags(text: pl.Expr) -> list[pl.Expr]:
@@ -39,6 +47,12 @@ def text_flags(text: pl.Expr) -> list[pl.Expr]:
         text.fill_null("").str.contains(pattern).cast(pl.Int8).alias(f"flag_{name}")
         for name, pattern in TEXT_FLAGS.items()
     ]
+
+
+def text_findings(text: str) -> list[str]:
+    """The heuristics one text trips, in words (same regexes as the features), in flag order."""
+    flags = pl.select(text_flags(pl.lit(text, dtype=pl.String))).row(0, named=True)
+    return [FLAG_WORDS[name] for name in TEXT_FLAGS if flags[f"flag_{name}"]]
 
 
 def derived_indicators() -> list[pl.Expr]:

@@ -47,5 +47,11 @@ class MarginCalibrator:
         """Calibrated probabilities [N] for raw margins [N]."""
         margin = np.asarray(margin, dtype=np.float64)
         if self.method == "platt":
-            return self.model_.predict_proba(margin.reshape(-1, 1))[:, 1]
+            # sigmoid(a * margin + b), as LogisticRegression.predict_proba computes it for one
+            # feature (the same multiply-add, then expit), without its per-call input checks:
+            # those cost more than the whole model on the endpoint's one row.
+            from scipy.special import expit
+
+            a, b = float(self.model_.coef_[0, 0]), float(self.model_.intercept_[0])
+            return np.asarray(expit(margin.ravel() * a + b), dtype=np.float64)
         return np.asarray(self.model_.predict(margin.ravel()), dtype=np.float64)

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from scamguard.costs import CostModel
 from scamguard.settings import Settings
 
-from .decisions import CostMatrix
 from .train import (
     EARLY_STOPPING_ROUNDS,
     FittedRiskModel,
@@ -50,7 +50,7 @@ def fit_xgb_model(
     table: pl.DataFrame,
     *,
     params: dict[str, Any] | None = None,
-    cost_matrix: CostMatrix | None = None,
+    costs: CostModel | None = None,
     seed: int = 0,
     calibration: str = "platt",
     feature_descriptions: dict[str, str] | None = None,
@@ -60,7 +60,7 @@ def fit_xgb_model(
 
     from .pyfunc import XGBRiskModel
 
-    cost_matrix = cost_matrix or CostMatrix()
+    costs = CostModel() if costs is None else costs
     features = check_table(table)
     splits = split_arrays(table, features)
     train, valid = splits["train"], splits["valid"]
@@ -82,7 +82,7 @@ def fit_xgb_model(
         booster.inplace_predict(valid.x, predict_type="margin", missing=np.nan), dtype=np.float64
     )
     calibrator, p_valid, thresholds = calibrate_and_threshold(
-        margin_valid, valid.y, cost_matrix, calibration
+        margin_valid, valid.y, costs, calibration
     )
     model = XGBRiskModel(
         booster_raw=raw,
@@ -115,7 +115,7 @@ def train_challenger(
     *,
     settings: Settings,
     params: dict[str, Any] | None = None,
-    cost_matrix: CostMatrix | None = None,
+    costs: CostModel | None = None,
     seed: int = 0,
     calibration: str = "platt",
     alias: str = CHALLENGER_ALIAS,
@@ -124,11 +124,11 @@ def train_challenger(
 ) -> TrainResult:
     """Fit the XGBoost challenger, log it like the champion, register it, point ``alias`` at it."""
     started = time.perf_counter()
-    cost_matrix = cost_matrix or CostMatrix()
+    costs = settings.costs if costs is None else costs
     fitted = fit_xgb_model(
         table,
         params=params,
-        cost_matrix=cost_matrix,
+        costs=costs,
         seed=seed,
         calibration=calibration,
         feature_descriptions=feature_descriptions,
@@ -136,7 +136,7 @@ def train_challenger(
     return log_risk_model(
         fitted,
         settings=settings,
-        cost_matrix=cost_matrix,
+        costs=costs,
         seed=seed,
         calibration=calibration,
         alias=alias,

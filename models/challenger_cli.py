@@ -129,6 +129,7 @@ def promote(
             )
     except (LookupError, ValueError) as exc:
         raise fail(str(exc)) from None
+    assert decision.comparison is not None  # only a forced promotion has none
     console.print(_comparison_table(decision.comparison))
     verdict = "[green]promoted[/]" if decision.promoted else "[yellow]not promoted[/]"
     console.print(f"{verdict}: {decision.reason}", soft_wrap=True)

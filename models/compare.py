@@ -3,12 +3,12 @@
 :func:`compare_models` loads both aliases of the risk model from the registry and scores the test
 split of the training table (the latest ``as_of`` weeks, which neither model trained, stopped or
 calibrated on) with each model's own features, thresholds and calibration. It reports PR-AUC,
-ROC-AUC, recall at 1% FPR, expected cost per row under the cost matrix, the decision mix, recall
-per scam typology, and the latency of scoring 1,000 rows in this process (risk + decision +
-reasons, and risk alone).
+ROC-AUC, recall at 1% FPR, expected cost per row under the cost model (``settings.costs``, see
+``scamguard.costs``), the decision mix, recall per scam typology, and the latency of scoring 1,000
+rows in this process (risk + decision + reasons, and risk alone).
 
 :func:`promote` moves the ``champion`` alias to the challenger's version only when the challenger's
-expected cost is strictly lower (by more than ``min_improvement``) — the cost matrix is what the
+expected cost is strictly lower (by more than ``min_improvement``) — the cost model is what the
 business pays, so it is the deciding metric; the others are shown for context — and only when it
 needs no feature column the champion does without (see :func:`decide_promotion`). Every call, promoted
 or not, is recorded as an MLflow run in the ``scamguard-promotions`` experiment (both versions,
@@ -28,9 +28,9 @@ import numpy as np
 import polars as pl
 
 from scamguard import tracking
+from scamguard.costs import CostModel
 from scamguard.settings import Settings
 
-from .decisions import CostMatrix
 from .metrics import evaluate
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ class Comparison:
     as_of_max: str
     rows: int
     positives: int
-    cost_matrix: CostMatrix
+    costs: CostModel
 
     def delta(self, key: str) -> float:
         """challenger - champion for metric ``key``."""
@@ -135,7 +135,7 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        out["cost_matrix"] = asdict(self.cost_matrix)
+        out["costs"] = self.costs.model_dump()
         return out
 
 
@@ -162,7 +162,7 @@ def evaluate_scorer(
     scorer: RiskScorer,
     rows: pl.DataFrame,
     *,
-    cost_matrix: CostMatrix,
+    costs: CostModel,
     repeats: int = 3,
 ) -> ModelReport:
     """One model's report on ``rows`` (key columns plus at least the model's feature columns)."""
@@ -172,7 +172,7 @@ def evaluate_scorer(
         risk,
         rows["typology"].cast(pl.String).to_numpy().astype(object),
         thresholds=scorer.thresholds,
-        cost_matrix=cost_matrix,
+        costs=costs,
     )
     sample = rows.head(LATENCY_ROWS)
     return ModelReport(
@@ -194,18 +194,16 @@ def compare_models(
     *,
     champion: str = CHAMPION,
     challenger: str = CHALLENGER,
-    cost_matrix: CostMatrix | None = None,
+    costs: CostModel | None = None,
     repeats: int = 3,
 ) -> Comparison:
     """Both aliases of ``settings.risk_model_name`` on the test window of ``table``."""
     from .registry import load_scorer
 
-    cost_matrix = cost_matrix or CostMatrix()
+    costs = settings.costs if costs is None else costs
     rows = test_window(table)
     reports = [
-        evaluate_scorer(
-            load_scorer(settings, alias), rows, cost_matrix=cost_matrix, repeats=repeats
-        )
+        evaluate_scorer(load_scorer(settings, alias), rows, costs=costs, repeats=repeats)
         for alias in (champion, challenger)
     ]
     return Comparison(
@@ -215,7 +213,7 @@ def compare_models(
         as_of_max=str(rows["as_of"].max()),
         rows=rows.height,
         positives=int(rows["label"].sum()),
-        cost_matrix=cost_matrix,
+        costs=costs,
     )
 
 
@@ -225,7 +223,7 @@ class PromotionDecision:
 
     promoted: bool
     reason: str
-    comparison: Comparison
+    comparison: Comparison | None  # None for a forced promotion (``train --force``)
     champion_before: str  # version
     champion_after: str  # version
     run_id: str  # the MLflow run in PROMOTIONS_EXPERIMENT
@@ -278,14 +276,14 @@ def promote(
     min_improvement: float = 0.0,
     allow_new_features: bool = False,
     challenger: str = CHALLENGER,
-    cost_matrix: CostMatrix | None = None,
+    costs: CostModel | None = None,
     repeats: int = 3,
 ) -> PromotionDecision:
     """Compare, decide on expected cost, move ``champion`` if the challenger wins, record why."""
     import mlflow
 
     comparison = compare_models(
-        settings, table, challenger=challenger, cost_matrix=cost_matrix, repeats=repeats
+        settings, table, challenger=challenger, costs=costs, repeats=repeats
     )
     promoted, reason = decide_promotion(
         comparison, min_improvement=min_improvement, allow_new_features=allow_new_features
@@ -314,7 +312,7 @@ def promote(
                 "challenger_alias": challenger_alias,
                 "window": f"{comparison.as_of_min}..{comparison.as_of_max}",
                 "rows": comparison.rows,
-                **comparison.cost_matrix.as_params(),
+                **comparison.costs.as_params(),
             }
         )
         metrics: dict[str, float] = {}
@@ -347,5 +345,44 @@ def promote(
         comparison=comparison,
         champion_before=before,
         champion_after=after,
+        run_id=run.info.run_id,
+    )
+
+
+def force_promote(settings: Settings, version: str, *, reason: str) -> PromotionDecision | None:
+    """Move ``champion`` to ``version`` without the guard (``train --force``), recorded as a
+    ``forced`` run in the promotions experiment and a ``promotion`` tag on the version.
+
+    Returns None when there was no champion to guard (the first model simply becomes it).
+    """
+    import mlflow
+
+    name = settings.risk_model_name
+    client = tracking.client(settings)
+    try:
+        before: str | None = str(client.get_model_version_by_alias(name, CHAMPION).version)
+    except Exception:  # MlflowException: no champion yet
+        before = None
+    client.set_registered_model_alias(name, CHAMPION, version)
+    if before is None or before == version:
+        return None
+    client.set_registered_model_alias(name, PREVIOUS, before)
+    with tracking.start_run(
+        settings, PROMOTIONS_EXPERIMENT, run_name=f"forced-v{version}-over-v{before}"
+    ) as run:
+        mlflow.set_tags({"decision": "forced", "reason": reason[:5000]})
+        mlflow.log_params(
+            {"model_name": name, "champion_version": before, "challenger_version": version}
+        )
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    client.set_model_version_tag(
+        name, version, "promotion", f"forced {stamp} (run {run.info.run_id}): {reason}"
+    )
+    return PromotionDecision(
+        promoted=True,
+        reason=reason,
+        comparison=None,
+        champion_before=before,
+        champion_after=version,
         run_id=run.info.run_id,
     )

@@ -1,7 +1,7 @@
 """Cost-based decisions: allow / review / block from a calibrated scam probability.
 
-Costs are in one arbitrary unit per decided row (think "dollars of harm"). For a row with
-calibrated probability ``p`` of being a scam:
+The prices come from :class:`scamguard.costs.CostModel` (``settings.costs``), in its one unit per
+decided row. For a row with calibrated probability ``p`` of being a scam:
 
     allow  costs  p * missed_scam          (a scam goes through)
     block  costs  (1 - p) * wrongful_block (a good user is blocked)
@@ -14,32 +14,14 @@ narrows that band on the validation split; see :func:`thresholds_from_costs`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
+from scamguard.costs import CostModel
+
 ALLOW, REVIEW, BLOCK = "allow", "review", "block"
 DECISIONS: tuple[str, ...] = (ALLOW, REVIEW, BLOCK)
-
-
-@dataclass(frozen=True)
-class CostMatrix:
-    """What each outcome costs, per row; ``review_capacity`` bounds the share sent to humans."""
-
-    missed_scam: float = 100.0  # allowed a scammer
-    wrongful_block: float = 20.0  # blocked a benign user
-    review: float = 2.0  # a human review (always reaches the right answer)
-    review_capacity: float = 0.05  # max fraction of scored rows sent to review, in [0, 1]
-
-    def __post_init__(self) -> None:
-        if min(self.missed_scam, self.wrongful_block, self.review) < 0:
-            raise ValueError(f"costs must be non-negative: {self}")
-        if not 0.0 <= self.review_capacity <= 1.0:
-            raise ValueError(f"review_capacity must be in [0, 1], got {self.review_capacity}")
-
-    def as_params(self) -> dict[str, float]:
-        """Flat ``cost_*`` entries for MLflow params."""
-        return {f"cost_{k}": v for k, v in asdict(self).items()}
 
 
 @dataclass(frozen=True)
@@ -57,13 +39,13 @@ class Thresholds:
             raise ValueError(f"need 0 <= review <= block <= 1, got {self}")
 
 
-def uncapped_thresholds(cost_matrix: CostMatrix) -> Thresholds:
+def uncapped_thresholds(costs: CostModel) -> Thresholds:
     """The cost-minimising thresholds with unlimited review capacity.
 
     When review costs at least as much as the allow/block break-even cost, review never wins and
     both thresholds sit at the allow/block break-even ``wrongful_block / (missed_scam + wrongful_block)``.
     """
-    m, w, r = cost_matrix.missed_scam, cost_matrix.wrongful_block, cost_matrix.review
+    m, w, r = costs.missed_scam, costs.wrongful_block, costs.review
     if m + w == 0:
         return Thresholds(review=1.0, block=1.0)
     breakeven = w / (m + w)  # allow and block cost the same here
@@ -72,8 +54,8 @@ def uncapped_thresholds(cost_matrix: CostMatrix) -> Thresholds:
     return Thresholds(review=r / m, block=1.0 - r / w)
 
 
-def thresholds_from_costs(p_valid: np.ndarray, cost_matrix: CostMatrix) -> Thresholds:
-    """Thresholds from the cost matrix, capped so at most ``review_capacity`` of ``p_valid`` is reviewed.
+def thresholds_from_costs(p_valid: np.ndarray, costs: CostModel) -> Thresholds:
+    """Thresholds from the costs, capped so at most ``review_capacity`` of ``p_valid`` is reviewed.
 
     ``p_valid`` [N] are calibrated probabilities on the validation split. If the uncapped review
     band ``[missed/review, 1 - review/wrongful)`` holds more than ``floor(review_capacity * N)``
@@ -84,13 +66,13 @@ def thresholds_from_costs(p_valid: np.ndarray, cost_matrix: CostMatrix) -> Thres
     break-even), rather than simply allowing everything the reviewers cannot take.
     """
     p = np.asarray(p_valid, dtype=np.float64).ravel()
-    base = uncapped_thresholds(cost_matrix)
-    capacity = int(np.floor(cost_matrix.review_capacity * p.size))
+    base = uncapped_thresholds(costs)
+    capacity = int(np.floor(costs.review_capacity * p.size))
     in_band = p[(p >= base.review) & (p < base.block)]
     if in_band.size <= capacity:
         return base
 
-    m, w, r = cost_matrix.missed_scam, cost_matrix.wrongful_block, cost_matrix.review
+    m, w, r = costs.missed_scam, costs.wrongful_block, costs.review
     values, counts = np.unique(in_band, return_counts=True)  # [U] ascending
     n_before = np.concatenate([[0], np.cumsum(counts)])  # [U+1] rows with value index < i
     allow_cost = np.concatenate([[0.0], np.cumsum(values * counts)]) * m  # [U+1] allow idx < i
@@ -121,15 +103,15 @@ def decide(p: np.ndarray, thresholds: Thresholds) -> np.ndarray:
     return out
 
 
-def expected_cost(y: np.ndarray, decisions: np.ndarray, cost_matrix: CostMatrix) -> float:
+def expected_cost(y: np.ndarray, decisions: np.ndarray, costs: CostModel) -> float:
     """Realised mean cost per row of ``decisions`` [N] against true labels ``y`` [N] (1 = scam)."""
     y = np.asarray(y).astype(bool)
     d = np.asarray(decisions)
     if y.size == 0:
         return float("nan")
     cost = (
-        np.where((d == ALLOW) & y, cost_matrix.missed_scam, 0.0)
-        + np.where((d == BLOCK) & ~y, cost_matrix.wrongful_block, 0.0)
-        + np.where(d == REVIEW, cost_matrix.review, 0.0)
+        np.where((d == ALLOW) & y, costs.missed_scam, 0.0)
+        + np.where((d == BLOCK) & ~y, costs.wrongful_block, 0.0)
+        + np.where(d == REVIEW, costs.review, 0.0)
     )
     return float(cost.mean())

@@ -11,7 +11,9 @@ import re
 
 import numpy as np
 
-from .decisions import ALLOW, BLOCK, REVIEW, CostMatrix, Thresholds, decide, expected_cost
+from scamguard.costs import CostModel
+
+from .decisions import ALLOW, BLOCK, REVIEW, Thresholds, decide, expected_cost
 
 
 def recall_at_fpr(y: np.ndarray, p: np.ndarray, max_fpr: float = 0.01) -> float:
@@ -51,7 +53,7 @@ def evaluate(
     typology: np.ndarray,
     *,
     thresholds: Thresholds,
-    cost_matrix: CostMatrix,
+    costs: CostModel,
 ) -> dict[str, float]:
     """PR-AUC, ROC-AUC, recall at 1% FPR, Brier, decision mix, expected cost and per-typology recall.
 
@@ -70,7 +72,7 @@ def evaluate(
         "roc_auc": float(roc_auc_score(y, p)) if both_classes else nan,
         "recall_at_1pct_fpr": recall_at_fpr(y, p, 0.01),
         "brier": float(brier_score_loss(y, p, labels=[0, 1])) if y.size else nan,
-        "expected_cost": expected_cost(y, decisions, cost_matrix),
+        "expected_cost": expected_cost(y, decisions, costs),
         "recall": float((decisions[y == 1] != ALLOW).mean()) if y.sum() else nan,
         "review_rate": float((decisions == REVIEW).mean()) if y.size else nan,
         "block_rate": float((decisions == BLOCK).mean()) if y.size else nan,

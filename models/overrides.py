@@ -61,7 +61,8 @@ def apply_known_labels(scored: pl.DataFrame, known: pl.DataFrame) -> pl.DataFram
     """``scored`` (``user_id``, ``decision``, ``reasons``, ...) with the known labels applied.
 
     ``known`` has the columns of ``features.labels.known_labels``. Adds ``override`` (String, the
-    rule that fired, null where the model decided alone); other columns are kept.
+    rule that fired, null where the model decided alone); other columns are kept. An ``override``
+    already in ``scored`` (a rule's, ``models.rules``) stays where no label fires.
     """
     labelled = scored.select("user_id", "decision", "reasons").join(known, on="user_id")
     changes = {}
@@ -74,15 +75,16 @@ def apply_known_labels(scored: pl.DataFrame, known: pl.DataFrame) -> pl.DataFram
             "user_id": list(fired),
             "_decision": [o.decision for o in fired.values()],
             "_reasons": [o.reasons for o in fired.values()],
-            "override": [o.rule for o in fired.values()],
+            "_override": [o.rule for o in fired.values()],
         },
         schema={
             "user_id": pl.String(),
             "_decision": pl.String(),
             "_reasons": pl.List(pl.String()),
-            "override": pl.String(),
+            "_override": pl.String(),
         },
     )
+    earlier = pl.col("override") if "override" in scored.columns else pl.lit(None, pl.String)
     return (
         scored.join(patch, on="user_id", how="left", maintain_order="left")
         .with_columns(
@@ -91,6 +93,7 @@ def apply_known_labels(scored: pl.DataFrame, known: pl.DataFrame) -> pl.DataFram
             .then(pl.col("_reasons"))
             .otherwise(pl.col("reasons"))
             .alias("reasons"),
+            pl.coalesce("_override", earlier).alias("override"),
         )
-        .drop("_decision", "_reasons")
+        .drop("_decision", "_reasons", "_override")
     )

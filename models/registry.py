@@ -6,8 +6,9 @@ again: a :class:`RiskScorer` keeps working if the tracking server goes away afte
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -98,6 +99,27 @@ class RiskScorer:
             },
             schema=_score_schema(),
         )
+
+    def score_one(self, features: Mapping[str, float | None]) -> dict[str, Any]:
+        """``score`` of one row given as a mapping ``name -> value`` (absent or None: no data),
+        without building a DataFrame: the endpoint's path, several times cheaper for one row.
+
+        Returns ``{"risk": float, "decision": str, "reason_1".."reason_3": str | None,
+        "reasons": list[str]}``, equal to ``score(frame).row(0, named=True)`` for the same row.
+        """
+        names = self.model.feature_names
+        x = np.fromiter(
+            (np.nan if (v := features.get(n)) is None else v for n in names),
+            dtype=np.float64,
+            count=len(names),
+        ).reshape(1, -1)  # [1, F]
+        cols = self.model.explain_matrix(x)
+        return {
+            "risk": float(cols["risk"][0]),
+            "decision": str(cols["decision"][0]),
+            **{f"reason_{k}": cols[f"reason_{k}"][0] for k in (1, 2, 3)},
+            "reasons": list(cols["reasons"][0]),
+        }
 
 
 def load_scorer(settings: Settings, alias: str = "champion") -> RiskScorer:

@@ -5,7 +5,8 @@ Pipeline (one call of :func:`train_risk_model`):
 1. Split the training table by its ``split`` column (time-based: train < valid < test weeks).
 2. LightGBM on train, early-stopped on valid (binary log-loss, 50 rounds patience).
 3. Platt calibration of the raw margin on valid (see ``models/calibration.py``).
-4. Thresholds from the cost matrix and review capacity on valid (``models/decisions.py``).
+4. Thresholds from the cost model and review capacity on valid (``models/decisions.py``;
+   ``settings.costs`` unless given).
 5. Metrics on valid and test, four plots, and one MLflow run holding params, metrics, the feature
    list, the data window and the model as a pyfunc, registered under ``settings.risk_model_name``
    with the alias ``champion``.
@@ -17,10 +18,8 @@ step 5 for any fitted booster (the XGBoost challenger, ``models/challenger.py``,
 
 from __future__ import annotations
 
-import tempfile
 import time
 from dataclasses import dataclass, field
-from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,11 +28,19 @@ import polars as pl
 
 from features.catalog import KEY_COLUMNS, describe_feature, feature_columns
 from scamguard import tracking
+from scamguard.costs import CostModel
 from scamguard.settings import Settings
 
 from .calibration import MarginCalibrator
-from .decisions import CostMatrix, Thresholds, thresholds_from_costs
+from .decisions import Thresholds, thresholds_from_costs
 from .metrics import evaluate
+from .run_artifacts import (
+    input_example,
+    log_run_artifacts,
+    pip_requirements,
+    signature,
+    tag_version,
+)
 
 if TYPE_CHECKING:
     from .pyfunc import TreeRiskModel
@@ -186,7 +193,7 @@ def fit_risk_model(
     table: pl.DataFrame,
     *,
     params: dict[str, Any] | None = None,
-    cost_matrix: CostMatrix | None = None,
+    costs: CostModel | None = None,
     seed: int = 0,
     calibration: str = "platt",
     feature_descriptions: dict[str, str] | None = None,
@@ -199,7 +206,7 @@ def fit_risk_model(
 
     from .pyfunc import RiskModel
 
-    cost_matrix = cost_matrix or CostMatrix()
+    costs = CostModel() if costs is None else costs
     features = check_table(table)
     splits = split_arrays(table, features)
     train, valid = splits["train"], splits["valid"]
@@ -222,7 +229,7 @@ def fit_risk_model(
 
     margin_valid = np.asarray(booster.predict(valid.x, raw_score=True), dtype=np.float64)
     calibrator, p_valid, thresholds = calibrate_and_threshold(
-        margin_valid, valid.y, cost_matrix, calibration
+        margin_valid, valid.y, costs, calibration
     )
 
     model = RiskModel(
@@ -260,15 +267,15 @@ def describe_features(features: list[str], extra: dict[str, str] | None = None) 
 
 
 def calibrate_and_threshold(
-    margin_valid: np.ndarray, y_valid: np.ndarray, cost_matrix: CostMatrix, calibration: str
+    margin_valid: np.ndarray, y_valid: np.ndarray, costs: CostModel, calibration: str
 ) -> tuple[MarginCalibrator, np.ndarray, Thresholds]:
     """Steps 3-4 for any booster: (calibrator, calibrated valid probabilities [N], thresholds)."""
     calibrator = MarginCalibrator(method=calibration).fit(margin_valid, y_valid)  # type: ignore[arg-type]
     p_valid = calibrator.predict(margin_valid)
-    return calibrator, p_valid, thresholds_from_costs(p_valid, cost_matrix)
+    return calibrator, p_valid, thresholds_from_costs(p_valid, costs)
 
 
-def evaluate_splits(fitted: FittedRiskModel, cost_matrix: CostMatrix) -> dict[str, float]:
+def evaluate_splits(fitted: FittedRiskModel, costs: CostModel) -> dict[str, float]:
     """``valid_*`` and ``test_*`` metrics (see :func:`models.metrics.evaluate`)."""
     out: dict[str, float] = {}
     for split in ("valid", "test"):
@@ -280,18 +287,18 @@ def evaluate_splits(fitted: FittedRiskModel, cost_matrix: CostMatrix) -> dict[st
             fitted.risk[split],
             data.typology,
             thresholds=fitted.model.thresholds,
-            cost_matrix=cost_matrix,
+            costs=costs,
         )
         out |= {f"{split}_{k}": v for k, v in m.items()}
     return out
 
 
 def _run_params(
-    fitted: FittedRiskModel, cost_matrix: CostMatrix, seed: int, calibration: str
+    fitted: FittedRiskModel, costs: CostModel, seed: int, calibration: str
 ) -> dict[str, Any]:
     prefix = {"lightgbm": "lgbm", "xgboost": "xgb"}.get(fitted.family, fitted.family)
     params: dict[str, Any] = {f"{prefix}_{k}": v for k, v in fitted.params.items()}
-    params |= cost_matrix.as_params()
+    params |= costs.as_params()
     params |= {
         "seed": seed,
         "calibration": calibration,
@@ -310,45 +317,12 @@ def _run_params(
     return params
 
 
-def _signature(feature_names: list[str]):  # type: ignore[no-untyped-def]
-    from mlflow.models import ModelSignature
-    from mlflow.types.schema import Array, ColSpec, Schema
-
-    inputs = Schema([ColSpec("double", name) for name in feature_names])
-    outputs = Schema(
-        [
-            ColSpec("double", "risk"),
-            ColSpec("string", "decision"),
-            *[ColSpec("string", f"reason_{k}", required=False) for k in (1, 2, 3)],
-            ColSpec(Array("string"), "reasons"),
-        ]
-    )
-    return ModelSignature(inputs=inputs, outputs=outputs)
-
-
-def _input_example(fitted: FittedRiskModel, n: int = 5):  # type: ignore[no-untyped-def]
-    """A few valid rows (highest risk first, so the example shows reasons) as a pandas frame."""
-    import pandas as pd
-
-    valid = fitted.splits["valid"]
-    rows = np.argsort(-fitted.risk["valid"])[:n]
-    return pd.DataFrame(valid.x[rows], columns=fitted.model.feature_names)
-
-
-def _pip_requirements(family: str = "lightgbm") -> list[str]:
-    booster = {"lightgbm": "lightgbm", "xgboost": "xgboost-cpu"}[family]
-    return [
-        f"{p}=={package_version(p)}"
-        for p in ("mlflow", booster, "scikit-learn", "numpy", "pandas", "cloudpickle")
-    ]
-
-
 def train_risk_model(
     table: pl.DataFrame,
     *,
     settings: Settings,
     params: dict[str, Any] | None = None,
-    cost_matrix: CostMatrix | None = None,
+    costs: CostModel | None = None,
     seed: int = 0,
     calibration: str = "platt",
     alias: str | None = CHAMPION_ALIAS,
@@ -366,11 +340,11 @@ def train_risk_model(
     registry URIs to ``settings.tracking_uri``. See :func:`log_risk_model` for the logging options.
     """
     started = time.perf_counter()
-    cost_matrix = cost_matrix or CostMatrix()
+    costs = settings.costs if costs is None else costs
     fitted = fit_risk_model(
         table,
         params=params,
-        cost_matrix=cost_matrix,
+        costs=costs,
         seed=seed,
         calibration=calibration,
         feature_descriptions=feature_descriptions,
@@ -378,7 +352,7 @@ def train_risk_model(
     return log_risk_model(
         fitted,
         settings=settings,
-        cost_matrix=cost_matrix,
+        costs=costs,
         seed=seed,
         calibration=calibration,
         alias=alias,
@@ -395,7 +369,7 @@ def log_risk_model(
     fitted: FittedRiskModel,
     *,
     settings: Settings,
-    cost_matrix: CostMatrix,
+    costs: CostModel,
     seed: int,
     calibration: str,
     alias: str | None = CHAMPION_ALIAS,
@@ -419,28 +393,26 @@ def log_risk_model(
     import mlflow.pyfunc
 
     started = time.perf_counter() if started is None else started
-    metrics = evaluate_splits(fitted, cost_matrix)
+    metrics = evaluate_splits(fitted, costs)
     model = fitted.model
 
     with tracking.start_run(settings, EXPERIMENT_NAME, run_name=run_name) as run:
         mlflow.set_tags({"model_family": fitted.family, "role": "risk", **(tags or {})})
-        mlflow.log_params(
-            {**_run_params(fitted, cost_matrix, seed, calibration), **(extra_params or {})}
-        )
+        mlflow.log_params({**_run_params(fitted, costs, seed, calibration), **(extra_params or {})})
         mlflow.log_metrics(metrics)
-        _log_run_artifacts(fitted, extra_dicts or {})
+        log_run_artifacts(fitted, extra_dicts or {})
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=model,
-            signature=_signature(model.feature_names),
-            input_example=_input_example(fitted),
+            signature=signature(model.feature_names),
+            input_example=input_example(fitted),
             registered_model_name=settings.risk_model_name if register else None,
-            pip_requirements=_pip_requirements(fitted.family),
+            pip_requirements=pip_requirements(fitted.family),
             code_paths=[str(Path(__file__).resolve().parent)],  # the `models` package travels along
         )
     version = str(info.registered_model_version) if register else ""
     if register:
-        _tag_version(settings, version, fitted, metrics, alias)
+        tag_version(settings, version, fitted, metrics, alias)
     return TrainResult(
         run_id=run.info.run_id,
         model_version=version,
@@ -454,60 +426,3 @@ def log_risk_model(
         model=model,
         alias=alias if register else None,
     )
-
-
-def _log_run_artifacts(fitted: FittedRiskModel, extra_dicts: dict[str, dict]) -> None:
-    """``features.json``, ``data_window.json``, ``extra_dicts`` and the plots, into the active run."""
-    import mlflow
-
-    from .plots import save_all
-
-    model = fitted.model
-    mlflow.log_dict(
-        {"features": model.feature_names, "descriptions": model.feature_descriptions},
-        "features.json",
-    )
-    mlflow.log_dict(
-        {
-            s: {
-                "as_of_min": d.as_of_min,
-                "as_of_max": d.as_of_max,
-                "rows": d.rows,
-                "positives": int(d.y.sum()),
-            }
-            for s, d in fitted.splits.items()
-        },
-        "data_window.json",
-    )
-    for name, content in extra_dicts.items():
-        mlflow.log_dict(content, name)
-    with tempfile.TemporaryDirectory() as tmp:
-        curves: dict[str, tuple[np.ndarray, np.ndarray]] = {
-            s: (fitted.splits[s].y, fitted.risk[s])
-            for s in ("valid", "test")
-            if s in fitted.risk and 0 < fitted.splits[s].y.sum() < fitted.splits[s].rows
-        }
-        gain = fitted.gain if fitted.gain is not None else np.zeros(len(model.feature_names))
-        save_all(curves, model.feature_names, gain, Path(tmp))
-        mlflow.log_artifacts(tmp, artifact_path="plots")
-
-
-def _tag_version(
-    settings: Settings,
-    version: str,
-    fitted: FittedRiskModel,
-    metrics: dict[str, float],
-    alias: str | None,
-) -> None:
-    """Tag a registered version with its test metrics, thresholds and family; move ``alias``."""
-    client = tracking.client(settings)
-    name = settings.risk_model_name
-    for key in ("test_pr_auc", "test_roc_auc", "test_expected_cost"):
-        client.set_model_version_tag(name, version, key, f"{metrics.get(key, float('nan')):.4f}")
-    thresholds = fitted.model.thresholds
-    client.set_model_version_tag(
-        name, version, "thresholds", f"review={thresholds.review:.4f} block={thresholds.block:.4f}"
-    )
-    client.set_model_version_tag(name, version, "family", fitted.family)
-    if alias:
-        client.set_registered_model_alias(name, alias, version)

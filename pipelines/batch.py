@@ -3,9 +3,10 @@
 Features are as of midnight (UTC) after ``D``. Outputs, each replaced whole by a re-run of the same
 date (written to a temporary file and renamed), so nothing is ever duplicated:
 
-* ``<data_dir>/scores/date=D/scores.parquet``: one row per scored user (risk, decision, reasons,
-  ``override``: the rule that decided instead of the model, e.g. a known scam label; model
-  version);
+* ``<data_dir>/scores/date=D/scores.parquet``: one row per scored user (risk, ``model_decision``,
+  the ``rules`` that fired, decision and reasons after the rules and the known labels,
+  ``override``: the rule that decided instead of the model, e.g. a known scam label or
+  ``rule:<id>``; model version);
 * ``<data_dir>/features/snapshots/date=D/features.parquet``: the feature rows that were scored,
   kept so an analyst or a monitor can see what the model saw;
 * one ``batch`` record in the audit log.
@@ -15,15 +16,17 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 
-from features.build import build_scoring_table
+from features.build import Tables, build_scoring_table
+from features.event_rows import day_events
 from features.labels import known_labels
 from features.tables import end_of_day, latest_date, load_clean_tables
 from models.overrides import apply_known_labels
+from models.rules import RuleSet, apply_rule_hits, batch_hits, load_rules
 from scamguard.audit import append_audit
 from scamguard.settings import Settings
 
@@ -65,18 +68,56 @@ def _replace_parquet(df: pl.DataFrame, path: Path) -> None:
     tmp.replace(path)
 
 
-def batch_score(settings: Settings, day: date | None = None, *, scorer=None) -> BatchResult:  # type: ignore[no-untyped-def]
-    """Score every user active in the 7 days before the end of ``day`` (features as of midnight after it)."""
-    from models.registry import load_scorer
+def score_day(  # type: ignore[no-untyped-def]
+    tables: Tables,
+    day: date,
+    scorer,
+    rules: RuleSet | None = None,
+    *,
+    features: pl.DataFrame | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(scores, features) of ``day`` without writing anything: every user active in the 7 days
+    before midnight after ``day``, scored by ``scorer``, then the rules and the known labels.
 
-    tables = load_clean_tables(settings)
-    day = day or latest_date(tables)
+    ``features``: the day's scoring table when the caller built it already (the daily job's
+    features step, ``build_scoring_table`` as of the end of ``day``); default: built here.
+
+    Scores: ``user_id, as_of``, the scorer's columns, ``model_decision`` (the model's alone),
+    ``rules`` (ids of the rules that fired: on the user's events of ``day`` and their features as
+    of its end; ``models.rules.batch_hits``), ``decision`` and ``reasons`` after the rules and
+    the known labels, and ``override`` (the rule that decided instead of the model).
+    """
     as_of = end_of_day(day)
-    features = build_scoring_table(tables, as_of)
-    scorer = scorer or load_scorer(settings, alias="champion")
+    if features is None:
+        features = build_scoring_table(tables, as_of)
     scored = scorer.score(features)
     out = pl.concat([features.select("user_id", "as_of"), scored], how="horizontal")
+    out = out.with_columns(pl.col("decision").alias("model_decision"))
+    rules = rules or RuleSet()
+    events = day_events(tables, as_of - timedelta(days=1), as_of)
+    out = apply_rule_hits(out, batch_hits(rules, features, events), rules)
     out = apply_known_labels(out, known_labels(tables.labels, tables.reports, as_of))
+    return out, features
+
+
+def batch_score(  # type: ignore[no-untyped-def]
+    settings: Settings,
+    day: date | None = None,
+    *,
+    scorer=None,
+    features: pl.DataFrame | None = None,
+) -> BatchResult:
+    """Score every user active in the 7 days before the end of ``day`` (features as of midnight
+    after it), with the rules of ``settings.rules_path`` (a bad file fails before anything is
+    written) and the known labels (:func:`score_day`; ``features``: its prebuilt table)."""
+    from models.registry import load_scorer
+
+    rules = load_rules(settings.rules_path)
+    tables = load_clean_tables(settings)
+    day = day or latest_date(tables)
+    scorer = scorer or load_scorer(settings, alias="champion")
+    out, features = score_day(tables, day, scorer, rules, features=features)
+    as_of = end_of_day(day)
     out = out.with_columns(
         pl.lit(scorer.model_version).alias("model_version"),
         pl.lit(datetime.now(UTC)).alias("scored_at"),
@@ -93,6 +134,7 @@ def batch_score(settings: Settings, day: date | None = None, *, scorer=None) -> 
             "date": day.isoformat(),
             "rows": out.height,
             "decisions": decisions,
+            "rules": {"file": rules.source, "ids": [r.id for r in rules.rules]},
             "model_version": scorer.model_version,
             "path": str(path),
         },

@@ -12,7 +12,7 @@ import dataclasses
 import json
 import sys
 import time
-from datetime import UTC, date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, cast
 
@@ -23,8 +23,21 @@ from agent.cli import register as register_agent_commands
 from features.online.cli import register as register_online_commands
 from models.challenger_cli import register as register_challenger_commands
 from models.text.cli import register as register_text_commands
-from scamguard.console import console, err, kv_table, progress_bar
-from scamguard.settings import get_settings
+from monitoring.cli import register as register_monitoring_commands
+from scamguard.console import (
+    MissedScamOption,
+    WrongfulBlockOption,
+    console,
+    fail,
+    kv_table,
+    one_line_errors,
+    parse_day,
+    parse_instant,
+    progress_bar,
+    read_training_table,
+)
+from scamguard.settings import Settings, get_settings
+from serving.loop_cli import register as register_loop_commands
 
 if TYPE_CHECKING:
     from models.train import TrainResult
@@ -35,9 +48,29 @@ app = typer.Typer(
     help="scamguard: scam detection for a work marketplace.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
 
 Engine = Literal["polars", "spark"]
+
+# Libraries that log their own housekeeping at INFO (MLflow creating its tables, Alembic's
+# migrations): a command's output is its tables and, on failure, one error line.
+QUIET_LOGGERS = ("mlflow", "alembic")
+
+
+@app.callback()
+def _quiet_libraries() -> None:
+    import logging
+    import os
+    import warnings
+
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when MLflow is imported
+    # great-expectations imports pyspark when it is installed; its pandas-version notice is noise here
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 DEMO_USERS = 40_000
 DEMO_WEEKS = 8
 
@@ -50,6 +83,9 @@ def simulate(
     start: Annotated[
         str | None, typer.Option(help="First day (YYYY-MM-DD, UTC); default 2026-07-06.")
     ] = None,
+    drift_weeks: Annotated[
+        int, typer.Option(help="The new scam variant runs in the last N weeks.")
+    ] = 2,
 ) -> dict:
     """Simulate the marketplace and write every raw table as date-partitioned Parquet."""
     from pipelines.raw import write_world
@@ -57,11 +93,9 @@ def simulate(
     from pipelines.simulator import simulate as run_simulation
 
     settings = get_settings()
-    config = SimulationConfig(n_users=users, weeks=weeks, seed=seed)
+    config = SimulationConfig(n_users=users, weeks=weeks, seed=seed, drift_weeks=drift_weeks)
     if start:
-        config = dataclasses.replace(
-            config, start=datetime.fromisoformat(start).replace(tzinfo=UTC)
-        )
+        config = dataclasses.replace(config, start=parse_instant(start, "--start"))
     stages = ["population", "benign activity", "scams", "tables"]
     with progress_bar() as progress:
         task = progress.add_task("simulating", total=len(stages) + 1)
@@ -123,16 +157,7 @@ def features(
     from features.tables import load_clean_tables
 
     settings = get_settings()
-    times = (
-        [
-            datetime.fromisoformat(t).replace(tzinfo=UTC)
-            if datetime.fromisoformat(t).tzinfo is None
-            else datetime.fromisoformat(t)
-            for t in as_of
-        ]
-        if as_of
-        else None
-    )
+    times = [parse_instant(t) for t in as_of] if as_of else None
     path = settings.features_dir / "training.parquet"
     with console.status(f"building features ({engine})"):
         started = time.perf_counter()
@@ -175,21 +200,92 @@ def _spark_features(master: str, times: list[datetime] | None) -> None:
 
 
 @app.command()
-def train(seed: Annotated[int, typer.Option(help="Training seed.")] = 0) -> object:
-    """Train the LightGBM risk model, log it to MLflow and register it as `champion`."""
-    import polars as pl
+def train(
+    seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+    missed_scam: MissedScamOption = None,
+    wrongful_block: WrongfulBlockOption = None,
+    review_cost: Annotated[
+        float | None,
+        typer.Option(help="Cost of a human review; default: the settings' cost model."),
+    ] = None,
+    review_capacity: Annotated[
+        float | None,
+        typer.Option(
+            help="Most rows sent to review, a fraction; default: the settings' cost model."
+        ),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Make the new version `champion` without the promote guard (recorded in MLflow).",
+        ),
+    ] = False,
+) -> object:
+    """Train the LightGBM risk model, log it to MLflow and register a new version.
+
+    The first model becomes `champion`. Later ones are registered as `challenger` and replace the
+    champion only through the promote guard (lower expected cost on the latest test window), or
+    with `--force`, which is recorded in MLflow. The decision thresholds come from the settings'
+    cost model (`SCAMGUARD_COSTS__*`); the cost options override it, and the costs used are
+    logged as the run's `cost_*` params.
+    """
+    from rich.markup import escape
 
     from models.train import train_risk_model
+    from scamguard.costs import describe_invalid
 
     settings = get_settings()
-    path = settings.features_dir / "training.parquet"
-    if not path.exists():
-        err.print(f"[red]no training table at {path}: run `scamguard features` first[/]")
-        raise typer.Exit(1)
+    changes = {
+        "missed_scam": missed_scam,
+        "wrongful_block": wrongful_block,
+        "review": review_cost,
+        "review_capacity": review_capacity,
+    }
+    try:
+        costs = settings.costs.replace(**{k: v for k, v in changes.items() if v is not None})
+    except ValueError as exc:
+        raise fail(escape(describe_invalid(exc))) from None
+    table = read_training_table(None, settings.features_dir / "training.parquet")
+    champion = _current_champion(settings)
     with console.status("training"):
-        result = train_risk_model(pl.read_parquet(path), settings=settings, seed=seed)
+        result = train_risk_model(
+            table,
+            settings=settings,
+            costs=costs,
+            seed=seed,
+            alias="champion" if champion is None else "challenger",
+        )
     console.print(kv_table("Risk model", result.summary_rows()))
+    console.print(_settle_champion(settings, table, costs, result.model_version, champion, force))
     return result
+
+
+def _current_champion(settings: Settings) -> str | None:
+    from scamguard import tracking
+
+    try:
+        name = settings.risk_model_name
+        return tracking.resolve_alias(settings, name, "champion", hint="").version
+    except LookupError:
+        return None
+
+
+def _settle_champion(  # type: ignore[no-untyped-def]
+    settings: Settings, table, costs, version: str, champion: str | None, force: bool
+) -> str:
+    """Who is champion after a training run, in one line (the promote guard or --force)."""
+    from models.compare import force_promote, promote
+
+    if champion is None:
+        return f"v{version} is the first model: registered as champion"
+    if force:
+        force_promote(settings, version, reason=f"scamguard train --force over v{champion}")
+        return f"--force: champion v{champion} -> v{version} (recorded in scamguard-promotions)"
+    with console.status("promote guard: champion vs the new version on the test window"):
+        decision = promote(settings, table, challenger="challenger", costs=costs)
+    verdict = "promoted" if decision.promoted else "kept the champion"
+    return f"promote guard {verdict} (v{decision.champion_after}): {decision.reason}"
 
 
 @app.command("batch-score")
@@ -207,7 +303,7 @@ def batch_score(
     from pipelines.batch import batch_score as run_batch
 
     settings = get_settings()
-    day = date.fromisoformat(date_) if date_ else None
+    day = parse_day(date_) if date_ else None
     with console.status(f"scoring ({engine})"):
         if engine == "spark":
             from features.spark.session import spark_session
@@ -239,29 +335,42 @@ def batch_score(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    log_level: Annotated[
+        str, typer.Option(help="debug, info (one line per request), warning, error.")
+    ] = "info",
 ) -> None:
     """Start the real-time scoring endpoint (FastAPI on uvicorn)."""
     import uvicorn
 
-    from serving.app import create_app
+    from serving.app import create_app, server_config
 
-    uvicorn.run(create_app(get_settings()), host=host, port=port, log_level="info")
+    config = server_config(create_app(get_settings()), host=host, port=port, log_level=log_level)
+    uvicorn.Server(config).run()
 
 
 @app.command()
 def investigate(
     user_id: Annotated[str, typer.Argument(help="The user to investigate, e.g. u0001234.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    analyst: Annotated[
+        str | None,
+        typer.Option(help="Who is looking, for the audit log (default: the login name)."),
+    ] = None,
 ) -> None:
-    """Show a user's risk, decision, reasons, linked accounts and recent messages."""
+    """Show a user's risk (batch and live), decision, reasons, linked accounts and messages.
+
+    Reads the clean tables and the online store, so users and events that arrived through the
+    endpoint are visible; every investigation is written to the audit log.
+    """
+    import getpass
+
     from serving.investigation import UnknownUserError, investigate_user, render_investigation
 
     settings = get_settings()
     try:
-        report = investigate_user(settings, user_id)
+        report = investigate_user(settings, user_id, analyst=analyst or getpass.getuser())
     except UnknownUserError as exc:
-        err.print(f"error: {exc}", soft_wrap=True)
-        raise typer.Exit(1) from None
+        raise fail(str(exc), as_json=as_json) from None
     if as_json:
         sys.stdout.write(json.dumps(report, default=str, indent=2) + "\n")
     else:
@@ -318,6 +427,22 @@ register_text_commands(app)
 register_challenger_commands(app)
 register_online_commands(app)
 register_agent_commands(app)
+register_loop_commands(app)
+register_monitoring_commands(app)
+
+# Every command, in sub-apps too (`rules check`): an error is one line naming the problem (exit 2
+# for bad input), never a traceback.
+for _command in [
+    *app.registered_commands,
+    *(
+        c
+        for g in app.registered_groups
+        if g.typer_instance
+        for c in g.typer_instance.registered_commands
+    ),
+]:
+    if _command.callback is not None:
+        _command.callback = one_line_errors(_command.callback)
 
 if __name__ == "__main__":
     app()

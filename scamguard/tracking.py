@@ -76,6 +76,13 @@ def tracking(settings: Settings) -> Iterator[MlflowClient]:
             os.environ.pop(_REGISTRY_ENV, None)
 
 
+_NOT_FOUND_CODES = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"})
+
+
+class RegistryUnavailable(ConnectionError):
+    """The registry could not be asked (as opposed to answering that a model does not exist)."""
+
+
 @dataclass(frozen=True)
 class RegisteredVersion:
     name: str
@@ -91,15 +98,21 @@ def resolve_alias(settings: Settings, name: str, alias: str, *, hint: str) -> Re
     """The version that ``name@alias`` points at now.
 
     Raises ``LookupError`` naming the model, the alias, the store and ``hint`` (the command that
-    would register one) when there is none.
+    would register one) when the registry says there is none, and :class:`RegistryUnavailable`
+    when it could not be asked (a server down, a database that cannot be opened).
     """
     from mlflow.exceptions import MlflowException
 
     try:
         version = client(settings).get_model_version_by_alias(name, alias)
     except MlflowException as exc:
-        raise LookupError(
-            f"no model {name!r} with alias {alias!r} in {settings.tracking_uri}: {hint}"
+        if exc.error_code in _NOT_FOUND_CODES:
+            raise LookupError(
+                f"no model {name!r} with alias {alias!r} in {settings.tracking_uri}: {hint}"
+            ) from exc
+        raise RegistryUnavailable(
+            f"could not read {name}@{alias} from the registry at {settings.tracking_uri}: "
+            f"{' '.join(str(exc.message).split())[:300]}"
         ) from exc
     return RegisteredVersion(name=name, version=str(version.version), run_id=version.run_id)
 

@@ -1,27 +1,43 @@
 """Serving state and the request dependencies (``Annotated`` aliases: ``StateDep``, ``ScorerDep``...).
 
-The state lives on ``app.state.serving``: the settings, the metrics registry, and, once the
-lifespan has loaded them, the champion scorer and the online feature view. Both stay in memory, so
-the endpoint keeps serving if the tracking database goes away after start.
+The state lives on ``app.state.serving``: the settings, the metrics registry, and, once loaded,
+the champion scorer and the online feature view. The lifespan starts :meth:`ServingState.load` in a
+background thread and returns at once, so the process answers ``/healthz`` while it loads;
+``/readyz`` and the routes that need the scorer or the store answer 503 ("still loading") until
+then. Both stay in memory, so the endpoint keeps serving if the tracking database goes away after
+start. Each model loaded from the registry is also copied to a local cache (``models.cache``); if
+the registry cannot be reached at start, the most recently loaded copy is served (verified by its
+SHA-256), and ``/readyz`` says so (``model_source: "cache"`` and the registry's error).
+
+The API key is an OpenAPI security scheme (``X-API-Key`` header, :data:`api_key_header`): the
+docs page gets an Authorize button and the secured operations say so. Several named keys may be
+valid at once (``settings.endpoint_keys``: ``api_key`` as "default" plus ``api_keys``, for
+rotation); :func:`require_api_key` returns the name of the one presented, which the audit log
+records (``KeyNameDep``).
 """
 
 from __future__ import annotations
 
 import logging
+import pickle
 import secrets
-import threading
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 
 import polars as pl
-from fastapi import Depends, Header, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.security import APIKeyHeader
 
-from scamguard.audit import append_audit
+from scamguard.audit import AuditLog
 from scamguard.settings import Settings
 from serving.metrics import ServingMetrics
 from serving.online import OnlineFeatures
 
 log = logging.getLogger("scamguard.serving")
+
+STILL_LOADING = "still loading the model and the online store"
 
 
 class Scorer(Protocol):
@@ -37,6 +53,10 @@ class Scorer(Protocol):
         """Columns ``risk, decision, reason_1..3, reasons`` for each row of ``df``."""
         ...
 
+    def score_one(self, features: Mapping[str, float | None]) -> dict[str, Any]:
+        """The same for one row given as a mapping (no DataFrame built)."""
+        ...
+
 
 @dataclass
 class ServingState:
@@ -44,53 +64,100 @@ class ServingState:
     metrics: ServingMetrics
     scorer: Scorer | None = None
     online: OnlineFeatures | None = None
-    problems: dict[str, str] = field(default_factory=lambda: {"startup": "still loading"})
-    _audit_lock: threading.Lock = field(default_factory=threading.Lock)
+    problems: dict[str, str] = field(default_factory=lambda: {"startup": STILL_LOADING})
+    loading: bool = True  # until load() has finished, successfully or not
+    model_source: str | None = None  # "registry", or "cache" when the registry was unreachable
+    registry_error: str | None = None  # why the registry could not be read (serving a cached copy)
+    audit_log: AuditLog = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.audit_log = AuditLog(self.settings.audit_log)  # opened on the first record
 
     def load(self) -> None:
-        """Load the champion scorer and open the online store; record what failed (no raise)."""
-        from models.registry import load_scorer
+        """Load the champion scorer and open the online store; record what failed (no raise).
 
-        self.problems = {}
-        try:
-            self.scorer = load_scorer(self.settings, alias="champion")
-        except Exception as exc:  # any failure leaves the endpoint alive but not ready
-            log.exception("could not load the champion model")
-            self.problems["model"] = f"champion model not loaded: {type(exc).__name__}: {exc}"
+        Blocking (MLflow, the store's backfill on first start: seconds to minutes); the lifespan
+        runs it in a background thread. ``problems`` says "still loading" until it returns."""
+        started = time.perf_counter()
+        problems: dict[str, str] = {}
+        self._load_model(problems)
         try:
             self.online = OnlineFeatures.load(self.settings)
         except Exception as exc:
             log.exception("could not load the online features")
-            self.problems["features"] = f"online features not loaded: {type(exc).__name__}: {exc}"
+            problems["features"] = f"online features not loaded: {type(exc).__name__}: {exc}"
         if self.scorer is not None and self.online is not None:
             missing = sorted(set(self.scorer.feature_names) - set(self.online.feature_names))
             if missing:
                 log.warning(
-                    "features the model needs but the online store lacks (scored as null): %s", missing
+                    "features the model needs but the online store lacks (scored as null): %s",
+                    missing,
                 )
         m = self.metrics
-        m.ready.set(1 if self.ready else 0)
+        m.ready.set(1 if not problems else 0)
+        m.model_cached.set(1 if self.model_source == "cache" else 0)
         if self.scorer is not None:
             as_of = self.online.as_of.isoformat() if self.online is not None else ""
             m.model_info.labels(
                 self.settings.risk_model_name, self.scorer.model_version, as_of
             ).set(1)
+        self.problems = problems  # last: /readyz says "still loading" until here
+        self.loading = False
+        log.info("loaded in %.1f s: %s", time.perf_counter() - started, self.reason or "ready")
+
+    def _load_model(self, problems: dict[str, str]) -> None:
+        """The champion from the registry (then cached locally), else the newest verified cached
+        copy; what failed goes to ``problems``."""
+        from models.cache import CacheError, load_cached, write_cache
+        from models.registry import load_scorer
+
+        try:
+            scorer = load_scorer(self.settings, alias="champion")
+        except Exception as exc:  # any failure leaves the endpoint alive but not ready
+            self.registry_error = f"{type(exc).__name__}: {exc}"
+            log.warning("could not load the champion from the registry (%s)", self.registry_error)
+        else:
+            self.scorer, self.model_source = scorer, "registry"
+            try:
+                write_cache(self.settings, scorer)
+            except OSError as exc:  # serving goes on; the next start needs the registry
+                log.warning("could not write the model cache: %s", exc)
+            return
+        try:
+            self.scorer, self.model_source = load_cached(self.settings), "cache"
+        except (CacheError, OSError, ValueError, pickle.UnpicklingError) as exc:
+            log.error("no cached model to serve: %s", exc)
+            problems["model"] = (
+                f"champion model not loaded: registry: {self.registry_error}; cache: {exc}"
+            )
+            return
+        log.warning(
+            "registry unreachable: serving cached %s v%s",
+            self.settings.risk_model_name,
+            self.scorer.model_version,
+        )
 
     @property
     def ready(self) -> bool:
-        return self.scorer is not None and self.online is not None and not self.problems
+        return (
+            not self.loading
+            and self.scorer is not None
+            and self.online is not None
+            and not self.problems
+        )
 
     @property
     def reason(self) -> str | None:
         return "; ".join(self.problems.values()) or None
 
     def audit(self, record: dict) -> None:
-        """Append one decision to the audit log (serialised: lines never interleave)."""
-        with self._audit_lock:
-            append_audit(self.settings, record)
+        """Append one decision to the audit log (one open handle; lines never interleave)."""
+        self.audit_log.append(record)
 
 
-def get_state(request: Request) -> ServingState:
+async def get_state(request: Request) -> ServingState:
+    # The dependencies are coroutines that do no I/O: FastAPI runs a plain function dependency
+    # in its thread pool, a hop per dependency per request.
     return request.app.state.serving
 
 
@@ -101,14 +168,14 @@ def _not_ready(state: ServingState) -> HTTPException:
     return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=f"not ready: {state.reason}")
 
 
-def get_scorer(state: StateDep) -> Scorer:
-    if state.scorer is None:
+async def get_scorer(state: StateDep) -> Scorer:
+    if state.loading or state.scorer is None:
         raise _not_ready(state)
     return state.scorer
 
 
-def get_online(state: StateDep) -> OnlineFeatures:
-    if state.online is None:
+async def get_online(state: StateDep) -> OnlineFeatures:
+    if state.loading or state.online is None:
         raise _not_ready(state)
     return state.online
 
@@ -117,24 +184,45 @@ ScorerDep = Annotated[Scorer, Depends(get_scorer)]
 OnlineDep = Annotated[OnlineFeatures, Depends(get_online)]
 
 
-def require_api_key(
-    state: StateDep,
-    x_api_key: Annotated[str | None, Header(description="The API key (settings.api_key).")] = None,
-) -> None:
-    """401 unless the ``X-API-Key`` header equals ``settings.api_key`` (constant-time compare)."""
+api_key_header = APIKeyHeader(
+    name="X-API-Key",
+    scheme_name="ApiKey",
+    description="An API key (`SCAMGUARD_API_KEY` or one of `SCAMGUARD_API_KEYS`).",
+    auto_error=False,  # require_api_key answers 401 with its own messages
+)
+
+
+def key_name(presented: str, keys: dict[str, str]) -> str | None:
+    """The name of the key in ``keys`` equal to ``presented``, or None. Every key is compared, in
+    constant time each (``secrets.compare_digest``), whether or not one matched already: the
+    time taken says neither how much of a key was right nor which key matched."""
+    given = presented.encode()
+    found = None
+    for name, key in keys.items():
+        if secrets.compare_digest(given, key.encode()) and found is None:
+            found = name
+    return found
+
+
+async def require_api_key(
+    state: StateDep, x_api_key: Annotated[str | None, Security(api_key_header)] = None
+) -> str:
+    """401 unless the ``X-API-Key`` header is one of ``settings.endpoint_keys``; the key's name."""
     if not x_api_key:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="missing API key: send it in the X-API-Key header",
             headers={"WWW-Authenticate": "ApiKey"},
         )
-    expected = state.settings.api_key.encode()
-    if not secrets.compare_digest(x_api_key.encode(), expected):
+    name = key_name(x_api_key, state.settings.endpoint_keys)
+    if name is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="invalid API key",
             headers={"WWW-Authenticate": "ApiKey"},
         )
+    return name
 
 
 ApiKeyDep = Depends(require_api_key)
+KeyNameDep = Annotated[str, Depends(require_api_key)]  # the same check; the key's name

@@ -14,9 +14,9 @@ features; they are listed separately.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from rich.console import Console, Group
@@ -28,10 +28,17 @@ from agent.trail import investigate_with_agent, render_agent_trail
 from features.build import Tables, build_features
 from features.catalog import describe_feature
 from features.graph import HUB_LIMIT, identifier_links
+from features.labels import latest_labels
+from features.online import OnlineStore
 from features.tables import end_of_data, load_clean_tables
 from pipelines.batch import read_scores
+from scamguard.audit import append_audit
 from scamguard.schema import SCAM_TYPOLOGIES
 from scamguard.settings import Settings
+from serving.live import live_score
+
+if TYPE_CHECKING:
+    from serving.deps import Scorer
 
 RECENT_MESSAGES = 10
 MAX_REPORTS = 20
@@ -157,7 +164,7 @@ def _linked_accounts(
             pl.col("first_ts").min().alias("linked_since"),
         )
     )
-    labels = tables.labels.select("user_id", "label").collect()
+    labels = latest_labels(tables.labels).select("user_id", "label").collect()
     risk = (
         scores.select("user_id", "risk", "decision")
         if scores is not None
@@ -173,17 +180,41 @@ def _linked_accounts(
     return linked.head(MAX_LINKED).to_dicts(), linked.height, hubs.to_dicts()
 
 
-def investigate_user(settings: Settings, user_id: str) -> dict:
-    """Everything an analyst needs about ``user_id``, JSON-serialisable.
+def investigate_user(
+    settings: Settings,
+    user_id: str,
+    *,
+    store: OnlineStore | None = None,
+    scorer: Scorer | None = None,
+    analyst: str = "unknown",
+) -> dict:
+    """Everything an analyst needs about ``user_id``, JSON-serialisable, with the live score
+    (``serving.live``) beside the batch one. Every call is written to the audit log (who looked at
+    whom, and when).
 
-    Raises UnknownUserError when the user is not in the clean users table.
+    A user who arrived through the endpoint and is not in the clean tables yet gets the online
+    store's view. Raises UnknownUserError when neither knows the user.
+    ``store`` / ``scorer``: the endpoint's own (the CLI opens the store file and loads the model).
     """
     tables = load_clean_tables(settings)
     users = tables.users.filter(pl.col("user_id") == user_id).collect()
-    if users.height == 0:
+    live = live_score(settings, user_id, store=store, scorer=scorer)
+    if users.height == 0 and not live["in_store"]:
         raise UnknownUserError(
-            f"unknown user {user_id}: not in {Path(settings.clean_dir) / 'users'}"
+            f"unknown user {user_id}: not in {Path(settings.clean_dir) / 'users'} "
+            "nor in the online store"
         )
+    append_audit(
+        settings,
+        {
+            "kind": "investigation",
+            "analyst": analyst,
+            "user_id": user_id,
+            "at": datetime.now(UTC).isoformat(),
+        },
+    )
+    if users.height == 0:
+        return _jsonable(_online_only_report(user_id, live))
     user = users.row(0, named=True)
     scores, day = _latest_scores(settings)
     linked, n_linked, hubs = _linked_accounts(tables, user_id, scores)
@@ -199,7 +230,7 @@ def investigate_user(settings: Settings, user_id: str) -> dict:
         .sort("ts", descending=True)
         .collect()
     )
-    labels = tables.labels.filter(pl.col("user_id") == user_id).sort("decided_ts").collect()
+    labels = tables.labels.filter(pl.col("user_id") == user_id).sort("seq").collect()
     report = {
         "user_id": user_id,
         **_score(settings, tables, user_id, scores, day),
@@ -220,11 +251,36 @@ def investigate_user(settings: Settings, user_id: str) -> dict:
         .select("ts", "reporter_id", "reason")
         .to_dicts(),
         "reports_received_total": reports.height,
-        "labels": labels.select("label", "decided_ts", "first_bad_ts").to_dicts(),
+        "labels": labels.select("label", "decided_ts", "first_bad_ts", "source").to_dicts(),
+        "live": live,
         # the investigation agent's evidence trail, decision and similar past cases
         "agent": investigate_with_agent(settings, user_id, tables=tables),
     }
     return _jsonable(report)
+
+
+def _online_only_report(user_id: str, live: dict) -> dict:
+    """The view of a user known only to the online store (arrived through the endpoint)."""
+    note = "not in the clean tables yet (arrived through the endpoint): the online store's view"
+    return {
+        "user_id": user_id,
+        "risk": live.get("risk"),
+        "decision": live.get("decision"),
+        "model_version": live.get("model_version"),
+        "reasons": live.get("reasons", []),
+        "reason_codes": [],
+        "scored": {"source": "live", "as_of": live.get("as_of"), "note": note},
+        "profile": {"signup_ts": live.get("signup_ts"), "profile_text": live.get("profile_text")},
+        "linked_accounts": [],
+        "linked_accounts_total": 0,
+        "hub_identifiers_skipped": [],
+        "recent_messages": [],
+        "reports_received": [],
+        "reports_received_total": 0,
+        "labels": [],
+        "live": live,
+        "agent": {"available": False, "note": f"the agent reads the clean tables: {note}"},
+    }
 
 
 # ---------------------------------------------------------------------------------------- Rich
@@ -249,16 +305,29 @@ def _risk_text(risk: float | None, decision: str | None) -> Text:
     return Text(f"{risk:.3f} ({decision})", style=DECISION_STYLE.get(decision or "", ""))
 
 
-def render_investigation(report: dict, console: Console) -> None:
-    """Print ``report`` (from :func:`investigate_user`) as Rich panels and tables."""
+def _header(report: dict) -> Text:
+    """Risk and decision (batch, or live for an endpoint-only user), then the live score."""
     scored = report["scored"]
     header = Text.assemble(("risk ", "bold"), _risk_text(report["risk"], report["decision"]))
     if report["model_version"]:
         header.append(f"   model v{report['model_version']}")
     when = scored.get("date") or scored.get("as_of") or ""
     header.append(f"   {scored['source']} {when}".rstrip())
+    live = report.get("live") or {}
+    if live.get("available"):
+        header.append("\nlive ", style="bold")
+        header.append_text(_risk_text(live["risk"], live["decision"]))
+        header.append(f"   model v{live['model_version']}   as of {live['as_of']}")
+    elif live.get("note"):
+        header.append(f"\nlive: {live['note']}", style="dim")
     if scored.get("note"):
         header.append(f"\n{scored['note']}", style="dim")
+    return header
+
+
+def render_investigation(report: dict, console: Console) -> None:
+    """Print ``report`` (from :func:`investigate_user`) as Rich panels and tables."""
+    header = _header(report)
     reasons = Text(
         "\n".join(f"{i}. {r}" for i, r in enumerate(report["reasons"], 1)) or "no reasons"
     )

@@ -9,7 +9,10 @@ Exposed at ``GET /metrics`` in the Prometheus text format:
 - ``scamguard_score_latency_seconds{event_type}``: time to build features and score one event;
 - ``scamguard_decisions_total{event_type, decision}``: decisions by type;
 - ``scamguard_model_info{model_name, model_version, features_as_of}``: 1 for the served model;
-- ``scamguard_ready``: 1 when the model and features are loaded.
+- ``scamguard_ready``: 1 when the model and features are loaded;
+- ``scamguard_model_cached``: 1 when the model was loaded from the local cache (registry down);
+- ``scamguard_repeated_events_total{route}``: events whose id was already recorded (a redelivery),
+  answered with the first answer and not counted again.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from serving.logs import route_label
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -64,15 +69,17 @@ class ServingMetrics:
             "1 when the model and the online features are loaded.",
             registry=self.registry,
         )
-
-
-def _route_label(scope: Scope, status: int) -> str:
-    """The route template; the raw path only for a success without a route object (e.g. the
-    OpenAPI schema, a bounded set); ``unmatched`` otherwise."""
-    path = getattr(scope.get("route"), "path", None)
-    if path:
-        return path
-    return scope["path"] if status < 400 else "unmatched"
+        self.model_cached = Gauge(
+            "scamguard_model_cached",
+            "1 when the served model was loaded from the local cache (the registry was down).",
+            registry=self.registry,
+        )
+        self.repeats = Counter(
+            "scamguard_repeated_events_total",
+            "Events whose event_id was already recorded: the first answer is returned again.",
+            ["route"],
+            registry=self.registry,
+        )
 
 
 class MetricsMiddleware:
@@ -98,6 +105,6 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = _route_label(scope, status)
+            route = route_label(scope, status)
             self.metrics.requests.labels(scope["method"], route, str(status)).inc()
             self.metrics.request_latency.labels(route).observe(time.perf_counter() - started)

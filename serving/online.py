@@ -18,17 +18,40 @@ exact as of the read time (see ``features.online.store`` for the time semantics)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+
+import polars as pl
 
 from features.build import FEATURE_COLUMNS
 from features.online import OnlineStore
 from features.online.local import open_store
-from features.online.store import Features
-from scamguard.events import ScoreEvent
+from features.online.seen import NOT_SEEN
+from features.online.store import Features, to_micros
+from models.overrides import KnownLabel
+from scamguard.events import Event, ScoreEvent
 from scamguard.settings import Settings
 
-__all__ = ["Features", "OnlineFeatures"]
+__all__ = ["NOT_SEEN", "Features", "OnlineFeatures", "feature_frame", "known_label"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def known_label(store: OnlineStore, user_id: str, before: datetime | int) -> KnownLabel | None:
+    """``user_id``'s latest label in ``store`` decided strictly before ``before``."""
+    known = store.known_label(user_id, before)
+    if known is None:
+        return None
+    label, decided, reports_since = known
+    return KnownLabel(label, _EPOCH + timedelta(microseconds=decided), reports_since)
+
+
+def feature_frame(features: Features, names: list[str]) -> pl.DataFrame:
+    """One Float64 row with the model's columns in order (a feature the view lacks is null)."""
+    return pl.DataFrame(
+        {n: [features.get(n)] for n in names}, schema={n: pl.Float64 for n in names}
+    )
 
 
 class OnlineFeatures:
@@ -39,7 +62,7 @@ class OnlineFeatures:
         loaded = store.info().loaded_through
         if loaded is None:
             raise ValueError(f"{store.path} was never backfilled: run `scamguard online-load`")
-        self.as_of: datetime = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=loaded)
+        self.as_of: datetime = _EPOCH + timedelta(microseconds=loaded)
         self.feature_names: list[str] = list(FEATURE_COLUMNS)
 
     @classmethod
@@ -52,9 +75,41 @@ class OnlineFeatures:
         """Accounts with a profile in the store."""
         return self.store.info().users
 
+    def signup_time(self, user_id: str) -> datetime | None:
+        """When ``user_id`` signed up (UTC); None for an account the store does not know."""
+        signup = self.store.signup_ts(user_id)
+        return None if signup is None else _EPOCH + timedelta(microseconds=signup)
+
+    def known_label(self, user_id: str, before: datetime) -> KnownLabel | None:
+        """``user_id``'s latest label decided strictly before ``before``, with the reports since."""
+        return known_label(self.store, user_id, before)
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the store (one write transaction) for a check followed by a record: no other
+        request records an event in between, and an exception inside records nothing."""
+        with self.store.transaction():
+            yield
+
     def features_for(self, event: ScoreEvent) -> Features:
         """Record ``event`` and return its acting user's features just after it (null = no data)."""
         return self.store.score(event.table, event.to_row(), event.user_id, event.ts)
+
+    def first_answer(self, event: Event) -> object:
+        """What was answered the first time ``event``'s id was recorded for its table: the
+        answer (a JSON string), None (recorded without one), or :data:`NOT_SEEN`. Call it inside
+        :meth:`exclusive`, before recording."""
+        return self.store.seen.answer(event.table, event.event_id)
+
+    def remember(self, event: Event, answer: str | None) -> None:
+        """Record that ``event``'s id was seen, with the answer given (inside :meth:`exclusive`,
+        so the id is committed with the event itself, or not at all)."""
+        self.store.seen.remember(event.table, event.event_id, to_micros(event.ts), answer)
+
+    def read_features(self, user_id: str, ts: datetime) -> Features:
+        """``user_id``'s features just after ``ts`` without recording anything (a scored repeat
+        of an event first recorded through ``POST /v1/events``)."""
+        return self.store.features(user_id, to_micros(ts) + 1)
 
     def ingest(self, table: str, row: Mapping[str, object]) -> None:
         """Record one raw row without reading features (``POST /v1/events``)."""

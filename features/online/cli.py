@@ -15,15 +15,8 @@ from typing import Annotated
 
 import typer
 
-from scamguard.console import console, kv_table
+from scamguard.console import console, kv_table, parse_instant
 from scamguard.settings import get_settings
-
-
-def _instant(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    value = datetime.fromisoformat(text)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def register(app: typer.Typer) -> None:
@@ -43,7 +36,7 @@ def register(app: typer.Typer) -> None:
         from features.online.local import default_as_of, load_store, store_path
 
         settings = get_settings()
-        when = _instant(as_of) or default_as_of(settings)
+        when = parse_instant(as_of, "--as-of") if as_of else default_as_of(settings)
         started = time.perf_counter()
         with console.status(f"backfilling the online store as of {when.isoformat()}"):
             load_store(settings, when).close()
@@ -71,6 +64,6 @@ def register(app: typer.Typer) -> None:
 
         settings = get_settings()
         store = OnlineStore(store_path(settings))
-        deleted = store.compact(_instant(now) or datetime.now(UTC))
+        deleted = store.compact(parse_instant(now, "--now") if now else datetime.now(UTC))
         store.close()
         console.print(f"deleted {deleted:,} ledger rows from {store_path(settings)}")

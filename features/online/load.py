@@ -27,6 +27,7 @@ from features.graph import (
     identifier_links,
     known_bad_users,
 )
+from features.labels import latest_labels
 from features.ledger import build_ledger, first_sightings
 from features.profile import STATIC_PROFILE_FEATURES, profile_rows
 from scamguard.schema import SCAM_TYPOLOGIES, TABLES
@@ -91,7 +92,31 @@ def backfill(
     db = store.db
     db.execute("BEGIN")
 
-    # profiles
+    _load_profiles(store, past)
+    step("profiles")
+    _load_ledger(store, frames, as_of)
+    step("ledger")
+    logins = first_logins(past.logins).collect(engine="streaming").lazy()  # as build_features
+    _load_sightings(store, {**frames, "logins": logins})
+    step("sightings")
+    _load_graph(store, past, logins, t, hub_limit)
+    step("graph")
+
+    store.set_meta("loaded_through", str(t))
+    db.execute("COMMIT")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    os.replace(tmp, path)
+    for side in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+        side.unlink(missing_ok=True)
+    opened = OnlineStore(path, hub_limit=hub_limit)
+    info = opened.info()
+    opened.close()
+    return info
+
+
+def _load_profiles(store: OnlineStore, past: Tables) -> None:
+    """Every sign-up's profile row."""
     cols = ("user_id", "signup_ts", "profile_text", *STATIC_PROFILE_FEATURES)
     profiles = profile_rows(past.users).with_columns(_micros("signup_ts")).select(cols).collect()
     _insert(
@@ -99,9 +124,10 @@ def backfill(
         f"INSERT OR REPLACE INTO profiles ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
         profiles.iter_rows(),
     )
-    step("profiles")
 
-    # ledger rows of the retention window, running totals over all history
+
+def _load_ledger(store: OnlineStore, frames: dict[str, pl.LazyFrame], as_of: datetime) -> None:
+    """Ledger rows of the retention window, running totals over all history."""
     ledger = build_ledger(frames).collect(engine="streaming")
     recent = (
         ledger.filter(pl.col("ts") >= as_of - timedelta(microseconds=RETENTION_US))
@@ -130,16 +156,11 @@ def backfill(
             "INSERT INTO totals (user_id, name, value) VALUES (?, ?, ?)",
             ((u, spec.name, v) for u, v in totals.iter_rows()),
         )
-    del ledger
-    step("ledger")
 
-    # first sightings
-    logins = first_logins(past.logins).collect(engine="streaming").lazy()  # as build_features
-    seen = (
-        first_sightings({**frames, "logins": logins})
-        .with_columns(_micros("first_ts"))
-        .collect(engine="streaming")
-    )
+
+def _load_sightings(store: OnlineStore, frames: dict[str, pl.LazyFrame]) -> None:
+    """First sightings (``frames``' logins: each user's first logins, as ``build_features``)."""
+    seen = first_sightings(frames).with_columns(_micros("first_ts")).collect(engine="streaming")
     _insert(
         store,
         "INSERT INTO sightings (user_id, what, value, first_ts) VALUES (?, ?, ?, ?)",
@@ -148,12 +169,14 @@ def backfill(
             for u, w, v, ts in seen.select("user_id", "what", "value", "first_ts").iter_rows()
         ),
     )
-    del seen
-    step("sightings")
 
-    # graph: links, identifiers, labels, components
+
+def _load_graph(
+    store: OnlineStore, past: Tables, logins: pl.LazyFrame, t: int, hub_limit: int
+) -> None:
+    """Graph: links, identifiers, labels, components (as of ``t``, microseconds)."""
     links = identifier_links(users=past.users, logins=logins, payments=past.payments).collect()
-    labels = past.labels.collect()
+    labels = latest_labels(past.labels).collect()  # the store keeps each user's latest label
     bad = known_bad_users(past.labels).collect()
     graph, _ = LinkGraph.encode(links, bad, pl.Series("user_id", [], dtype=pl.String))
     live = graph.live(t, hub_limit=hub_limit)  # every link is before as_of: the non-hub ones
@@ -218,16 +241,3 @@ def backfill(
         .agg(pl.len().alias("size"), pl.col("bad").sum().alias("bad"))
     )
     _insert(store, "INSERT INTO comps (comp_id, size, bad) VALUES (?, ?, ?)", comps.iter_rows())
-    step("graph")
-
-    store.set_meta("loaded_through", str(t))
-    db.execute("COMMIT")
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    store.close()
-    os.replace(tmp, path)
-    for side in (Path(f"{path}-wal"), Path(f"{path}-shm")):
-        side.unlink(missing_ok=True)
-    opened = OnlineStore(path, hub_limit=hub_limit)
-    info = opened.info()
-    opened.close()
-    return info

@@ -62,6 +62,7 @@ from features.text import TEXT_INDICATORS, text_flags
 from scamguard.schema import TABLES
 
 from .graph import GRAPH_SCHEMA, ComponentIndex
+from .seen import SEEN_SCHEMA, SeenEvents
 
 SCHEMA_VERSION = "1"
 LEDGER_COLUMNS: tuple[str, ...] = tuple(c for c in LEDGER_SCHEMA.names() if c != "user_id")
@@ -99,6 +100,7 @@ CREATE TABLE IF NOT EXISTS sightings (
     PRIMARY KEY (user_id, what, value)
 ) WITHOUT ROWID;
 {GRAPH_SCHEMA}
+{SEEN_SCHEMA}
 """
 
 TOTALS = running_totals(ACTIVITY_FEATURES)
@@ -141,6 +143,7 @@ class OnlineStore:
             self.db.execute(f"PRAGMA {pragma}")
         self.db.executescript(SCHEMA)
         self.graph = ComponentIndex(self.db, hub_limit=hub_limit)
+        self.seen = SeenEvents(self.db)  # event ids recorded through the endpoint
         self._lock = threading.RLock()
         self._seq = int(self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM ledger").fetchone()[0])
         self._users = int(self.db.execute("SELECT COUNT(*) FROM profiles").fetchone()[0])
@@ -259,13 +262,13 @@ class OnlineStore:
         )
 
     def compact(self, now: datetime | int) -> int:
-        """Delete ledger rows older than the longest window before ``now``: reads at ``now`` or
-        later never look at them. Returns how many were deleted. Ingest keeps every row (reads in
+        """Delete ledger rows (and remembered event ids, ``seen_events``) older than the longest
+        window before ``now``: reads at ``now`` or later never look at them. Returns how many were deleted. Ingest keeps every row (reads in
         the past stay exact for windows); run this now and then to bound the file."""
+        cutoff = to_micros(now) - RETENTION_US
         with self.transaction():
-            cur = self.db.execute(
-                "DELETE FROM ledger WHERE ts < ?", (to_micros(now) - RETENTION_US,)
-            )
+            cur = self.db.execute("DELETE FROM ledger WHERE ts < ?", (cutoff,))
+            self.seen.forget_before(cutoff)
         return cur.rowcount
 
     # ------------------------------------------------------------------ reads
@@ -311,6 +314,31 @@ class OnlineStore:
         with self._lock:
             self.ingest(table, row)
             return self.features(user_id, to_micros(ts) + 1)
+
+    def signup_ts(self, user_id: str) -> int | None:
+        """When ``user_id`` signed up (microseconds, UTC); None if the store has no profile."""
+        with self._lock:
+            row = self.db.execute(
+                "SELECT signup_ts FROM profiles WHERE user_id = ?", (user_id,)
+            ).fetchone()
+        return None if row is None else int(row[0])
+
+    def last_event_ts(self, user_id: str) -> int | None:
+        """The time (microseconds, UTC) of ``user_id``'s latest event still in the ledger (its
+        sign-up when it has none); None if the store does not know the user."""
+        with self._lock:
+            (last,) = self.db.execute(
+                "SELECT MAX(ts) FROM ledger WHERE user_id = ?", (user_id,)
+            ).fetchone()
+        return int(last) if last is not None else self.signup_ts(user_id)
+
+    def profile_text(self, user_id: str) -> str | None:
+        """The profile text ``user_id`` signed up with (None: no profile or no text)."""
+        with self._lock:
+            row = self.db.execute(
+                "SELECT profile_text FROM profiles WHERE user_id = ?", (user_id,)
+            ).fetchone()
+        return None if row is None else row[0]
 
     def _profile(self, user_id: str, t: int) -> Features:
         cols = ("signup_ts", "profile_text", *STATIC_PROFILE_FEATURES)

@@ -42,13 +42,13 @@ from features.text_scores import (
 from scamguard.schema import SCAM_TYPOLOGIES
 from scamguard.settings import Settings
 
-from .train import StepCallback, fit_text_model, text_metrics
+from .fit import StepCallback, fit_text_model, text_metrics
 
 if TYPE_CHECKING:
     from models.train import TrainResult
 
+    from .fit import FittedTextModel
     from .model import TextModelConfig
-    from .train import FittedTextModel
 
 MARKETPLACE_ALIAS = "marketplace"
 TEXT_FEATURES_ALIAS = "text-features"

@@ -7,7 +7,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 DEFAULT_START = datetime(2026, 7, 6, tzinfo=UTC)  # a Monday; the demo ends 8 weeks later
-DEFAULT_SMS_CSV = Path("../shared/data/sms_spam/messages.csv")
+# The shared folder beside the project root (not the working directory: the same data from anywhere)
+DEFAULT_SMS_CSV = (
+    Path(__file__).resolve().parents[3] / "shared" / "data" / "sms_spam" / "messages.csv"
+)
 
 
 @dataclass(frozen=True)

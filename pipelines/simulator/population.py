@@ -179,53 +179,9 @@ def build_population(
         cursor += counts[name]
     is_scam = typology > 0
     skill = np.where(is_scam, rng.beta(2.0, 2.0, n), 0.0)
-
-    # roles: benign 35% clients; fake clients and payment fraudsters are clients
-    role = (rng.random(n) > 0.35).astype(np.int8)
-    role[typology == TYPOLOGY_CODE["fake_client"]] = 0
-    role[typology == TYPOLOGY_CODE["payment_fraud"]] = 0
-    role[typology == TYPOLOGY_CODE["fake_freelancer"]] = 1
-    ring_members = typology == TYPOLOGY_CODE["fraud_ring"]
-    role[ring_members] = (rng.random(ring_members.sum()) < 0.7).astype(np.int8)
-
-    # sign-up times: most benign users predate the window
-    old = rng.random(n) < 0.72
-    signup = np.where(
-        old, t0 - rng.integers(7 * DAY, 730 * DAY, n), rng.integers(t0, t_end - DAY, n)
-    )
-    bad = np.full(n, -1, dtype=np.int64)
-
-    fc = typology == TYPOLOGY_CODE["fake_client"]
-    aged = fc & (skill > 0.55) & (rng.random(n) < 0.6)  # bought or aged accounts
-    signup[fc] = rng.integers(t0, t_end - 4 * DAY, n)[fc]
-    signup[aged] = t0 - rng.integers(30 * DAY, 400 * DAY, n)[aged]
-    bad[fc] = np.maximum(signup[fc], t0) + rng.exponential(2 * DAY, n)[fc].astype(np.int64)
-    bad[aged] = rng.integers(t0, t_end - 4 * DAY, n)[aged]
-
-    pf = typology == TYPOLOGY_CODE["payment_fraud"]
-    signup[pf] = rng.integers(t0 - 20 * DAY, t_end - 5 * DAY, n)[pf]
-    bad[pf] = np.maximum(signup[pf], t0) + rng.exponential(1 * DAY, n)[pf].astype(np.int64)
-
-    ff = typology == TYPOLOGY_CODE["fake_freelancer"]
-    signup[ff] = rng.integers(t0 - 60 * DAY, t_end - 5 * DAY, n)[ff]
-    bad[ff] = np.maximum(signup[ff], t0) + rng.exponential(1 * DAY, n)[ff].astype(np.int64)
-
-    # fraud rings: bursts of sign-ups within hours of the ring's start
-    ring = np.full(n, -1, dtype=np.int64)
-    members = np.flatnonzero(ring_members)
-    rng.shuffle(members)
-    ring_id = 0
-    i = 0
-    while i < len(members):
-        size = int(min(len(members) - i, 3 + rng.poisson(4)))
-        group = members[i : i + size]
-        ring_start = rng.integers(t0, t_end - 6 * DAY)
-        ring[group] = ring_id
-        signup[group] = ring_start + rng.exponential(3 * HOUR, size).astype(np.int64)
-        bad[group] = signup[group] + rng.exponential(12 * HOUR, size).astype(np.int64)
-        skill[group] = skill[group[0]]  # a ring shares its operator's skill
-        ring_id += 1
-        i += size
+    role = _roles(rng, typology)
+    signup, bad = _signups(rng, typology, skill, t0, t_end)
+    ring = _rings(rng, typology, skill, signup, bad, t0, t_end)
 
     # account takeover: victims are older benign accounts; bad_s is the takeover time
     candidates = np.flatnonzero((typology == 0) & (signup < t0 - 30 * DAY))
@@ -239,46 +195,9 @@ def build_population(
     own_account = is_scam & (typology != TYPOLOGY_CODE["account_takeover"])  # scammer-made accounts
     bad = np.where(is_scam, np.minimum(bad, t_end - DAY), -1)
 
-    country = np.where(
-        own_account,
-        rng.choice(COUNTRIES, n, p=SCAM_COUNTRY_P / SCAM_COUNTRY_P.sum()),
-        rng.choice(COUNTRIES, n, p=BENIGN_COUNTRY_P / BENIGN_COUNTRY_P.sum()),
-    )
-    phone_mismatch = rng.random(n) < np.where(own_account, 0.25 - 0.2 * skill, 0.05)
-    phone_country = np.where(phone_mismatch, rng.choice(COUNTRIES, n), country)
-
-    email_kind = rng.random(n)
-    disposable_p = np.where(own_account, 0.20 * (1 - skill), 0.015)
-    company_p = np.where(own_account, 0.05, 0.18)
-    email_domain = np.where(
-        email_kind < disposable_p,
-        rng.choice(DISPOSABLE_DOMAINS, n),
-        np.where(
-            email_kind < disposable_p + company_p,
-            rng.choice(COMPANY_DOMAINS, n),
-            rng.choice(FREE_DOMAINS, n),
-        ),
-    )
-
+    country, phone_country, email_domain = _contact_details(rng, own_account, skill)
     kyc = _kyc(rng, n, own_account, skill, signup < t0)
-
-    device = ids.take("device", n)
-    device2 = np.where(rng.random(n) < 0.3, ids.take("device", n), -1)
-    # households: a few benign users share a device with another benign user
-    benign_idx = np.flatnonzero(typology == 0)
-    pairs = rng.choice(benign_idx, size=(int(0.01 * len(benign_idx)), 2), replace=False)
-    device[pairs[:, 1]] = device[pairs[:, 0]]
-
-    home_ip = ids.take("ip", n)
-    # coworking spaces / offices: benign users behind a shared IP
-    n_pooled = int(0.12 * len(benign_idx))
-    pooled = rng.choice(benign_idx, n_pooled, replace=False)
-    office_ips = ids.take("ip", max(1, n_pooled // 6))
-    home_ip[pooled] = rng.choice(office_ips, n_pooled)
-
-    instrument = ids.take("instrument", n)
-    family = rng.choice(benign_idx[role[benign_idx] == 0], size=(int(0.004 * len(benign_idx)), 2))
-    instrument[family[:, 1]] = instrument[family[:, 0]]
+    device, device2, home_ip, instrument = _identifiers(rng, ids, typology, role)
 
     activity = np.where(rng.random(n) < 0.75, rng.lognormal(0.0, 0.7, n), 0.0)
     activity[victims] = np.maximum(activity[victims], 0.5)
@@ -300,6 +219,131 @@ def build_population(
         activity=activity,
         ring=ring,
     )
+
+
+def _roles(rng: np.random.Generator, typology: np.ndarray) -> np.ndarray:
+    """Benign 35% clients; fake clients and payment fraudsters are clients, fake freelancers
+    freelancers, ring members 70% freelancers."""
+    n = len(typology)
+    role = (rng.random(n) > 0.35).astype(np.int8)
+    role[typology == TYPOLOGY_CODE["fake_client"]] = 0
+    role[typology == TYPOLOGY_CODE["payment_fraud"]] = 0
+    role[typology == TYPOLOGY_CODE["fake_freelancer"]] = 1
+    ring_members = typology == TYPOLOGY_CODE["fraud_ring"]
+    role[ring_members] = (rng.random(ring_members.sum()) < 0.7).astype(np.int8)
+    return role
+
+
+def _signups(
+    rng: np.random.Generator, typology: np.ndarray, skill: np.ndarray, t0: int, t_end: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(sign-up time, scam start or -1) per user: most benign users predate the window; fake
+    clients, payment fraudsters and fake freelancers start soon after signing up."""
+    n = len(typology)
+    old = rng.random(n) < 0.72
+    signup = np.where(
+        old, t0 - rng.integers(7 * DAY, 730 * DAY, n), rng.integers(t0, t_end - DAY, n)
+    )
+    bad = np.full(n, -1, dtype=np.int64)
+
+    fc = typology == TYPOLOGY_CODE["fake_client"]
+    aged = fc & (skill > 0.55) & (rng.random(n) < 0.6)  # bought or aged accounts
+    signup[fc] = rng.integers(t0, t_end - 4 * DAY, n)[fc]
+    signup[aged] = t0 - rng.integers(30 * DAY, 400 * DAY, n)[aged]
+    bad[fc] = np.maximum(signup[fc], t0) + rng.exponential(2 * DAY, n)[fc].astype(np.int64)
+    bad[aged] = rng.integers(t0, t_end - 4 * DAY, n)[aged]
+
+    pf = typology == TYPOLOGY_CODE["payment_fraud"]
+    signup[pf] = rng.integers(t0 - 20 * DAY, t_end - 5 * DAY, n)[pf]
+    bad[pf] = np.maximum(signup[pf], t0) + rng.exponential(1 * DAY, n)[pf].astype(np.int64)
+
+    ff = typology == TYPOLOGY_CODE["fake_freelancer"]
+    signup[ff] = rng.integers(t0 - 60 * DAY, t_end - 5 * DAY, n)[ff]
+    bad[ff] = np.maximum(signup[ff], t0) + rng.exponential(1 * DAY, n)[ff].astype(np.int64)
+    return signup, bad
+
+
+def _rings(
+    rng: np.random.Generator,
+    typology: np.ndarray,
+    skill: np.ndarray,
+    signup: np.ndarray,
+    bad: np.ndarray,
+    t0: int,
+    t_end: int,
+) -> np.ndarray:
+    """Ring id per user (-1: none). Fraud rings are bursts of sign-ups within hours of the ring's
+    start, sharing their operator's skill; sets their ``signup``, ``bad`` and ``skill``."""
+    ring = np.full(len(typology), -1, dtype=np.int64)
+    members = np.flatnonzero(typology == TYPOLOGY_CODE["fraud_ring"])
+    rng.shuffle(members)
+    ring_id = 0
+    i = 0
+    while i < len(members):
+        size = int(min(len(members) - i, 3 + rng.poisson(4)))
+        group = members[i : i + size]
+        ring_start = rng.integers(t0, t_end - 6 * DAY)
+        ring[group] = ring_id
+        signup[group] = ring_start + rng.exponential(3 * HOUR, size).astype(np.int64)
+        bad[group] = signup[group] + rng.exponential(12 * HOUR, size).astype(np.int64)
+        skill[group] = skill[group[0]]  # a ring shares its operator's skill
+        ring_id += 1
+        i += size
+    return ring
+
+
+def _contact_details(
+    rng: np.random.Generator, own_account: np.ndarray, skill: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(country, phone country, email domain) per user; ``own_account``: scammer-made."""
+    n = len(own_account)
+    country = np.where(
+        own_account,
+        rng.choice(COUNTRIES, n, p=SCAM_COUNTRY_P / SCAM_COUNTRY_P.sum()),
+        rng.choice(COUNTRIES, n, p=BENIGN_COUNTRY_P / BENIGN_COUNTRY_P.sum()),
+    )
+    phone_mismatch = rng.random(n) < np.where(own_account, 0.25 - 0.2 * skill, 0.05)
+    phone_country = np.where(phone_mismatch, rng.choice(COUNTRIES, n), country)
+
+    email_kind = rng.random(n)
+    disposable_p = np.where(own_account, 0.20 * (1 - skill), 0.015)
+    company_p = np.where(own_account, 0.05, 0.18)
+    email_domain = np.where(
+        email_kind < disposable_p,
+        rng.choice(DISPOSABLE_DOMAINS, n),
+        np.where(
+            email_kind < disposable_p + company_p,
+            rng.choice(COMPANY_DOMAINS, n),
+            rng.choice(FREE_DOMAINS, n),
+        ),
+    )
+    return country, phone_country, email_domain
+
+
+def _identifiers(
+    rng: np.random.Generator, ids: IdAllocator, typology: np.ndarray, role: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(device, second device or -1, home IP, payment instrument) per user; a few benign users
+    share a device (households), an IP (offices) or a card (families)."""
+    n = len(typology)
+    device = ids.take("device", n)
+    device2 = np.where(rng.random(n) < 0.3, ids.take("device", n), -1)
+    # households: a few benign users share a device with another benign user
+    benign_idx = np.flatnonzero(typology == 0)
+    pairs = rng.choice(benign_idx, size=(int(0.01 * len(benign_idx)), 2), replace=False)
+    device[pairs[:, 1]] = device[pairs[:, 0]]
+
+    home_ip = ids.take("ip", n)
+    # coworking spaces / offices: benign users behind a shared IP
+    n_pooled = int(0.12 * len(benign_idx))
+    pooled = rng.choice(benign_idx, n_pooled, replace=False)
+    office_ips = ids.take("ip", max(1, n_pooled // 6))
+    home_ip[pooled] = rng.choice(office_ips, n_pooled)
+
+    instrument = ids.take("instrument", n)
+    family = rng.choice(benign_idx[role[benign_idx] == 0], size=(int(0.004 * len(benign_idx)), 2))
+    instrument[family[:, 1]] = instrument[family[:, 0]]
+    return device, device2, home_ip, instrument
 
 
 def _kyc(

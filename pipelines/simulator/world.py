@@ -9,7 +9,7 @@ import polars as pl
 
 from scamguard.schema import JOB_CATEGORIES, REPORT_REASONS, SCAM_TYPOLOGIES, TABLES
 
-from . import benign, scams
+from . import benign, rings, scams
 from .config import SimulationConfig
 from .events import NULL_JOB, EventLog, finalize, to_timestamp, uid
 from .population import DAY, TYPOLOGY_CODE, IdAllocator, Population, build_population
@@ -63,18 +63,7 @@ def simulate(cfg: SimulationConfig, *, progress=None) -> SimulatedWorld:  # type
     carrier_ips = ids.take("ip", max(20, cfg.n_users // 40))
     vpn_ips = ids.take("ip", max(10, cfg.n_users // 400))
     benign.simulate_logins(pop, owners, t0, t_end, rng, log, ids, carrier_ips)
-    vpn_users = owners[rng.random(len(owners)) < 0.03]  # privacy-minded benign users behind VPNs
-    log.add(
-        "logins",
-        user_id=vpn_users,
-        ts=benign.uniform_times(
-            rng, np.maximum(pop.signup_s[vpn_users], t0), np.full(len(vpn_users), t_end)
-        ),
-        ip=rng.choice(vpn_ips, len(vpn_users)),
-        device_id=pop.device[vpn_users],
-        country=pop.country[vpn_users],
-        success=np.ones(len(vpn_users), dtype=bool),
-    )
+    _vpn_logins(pop, owners, t0, t_end, vpn_ips, rng, log)
     clients = owners[pop.role[owners] == 0]
     freelancers = owners[(pop.role[owners] == 1) & (pop.activity[owners] > 0)]
     job, job_client, job_ts, budget = benign.simulate_jobs(
@@ -113,7 +102,7 @@ def simulate(cfg: SimulationConfig, *, progress=None) -> SimulatedWorld:  # type
     )
     contacts = _contacts_before_takeover(log.frame("messages"), pop)
     scams.fake_clients(pop, market, rng, log, board, text)
-    scams.fraud_rings(pop, market, rng, log, board, text, ids)
+    rings.fraud_rings(pop, market, rng, log, board, text, ids)
     scams.account_takeovers(pop, market, rng, log, text, ids, contacts)
     scams.payment_fraud(pop, market, rng, log, board, text, ids)
     scams.fake_freelancers(pop, market, rng, log, text)
@@ -122,7 +111,38 @@ def simulate(cfg: SimulationConfig, *, progress=None) -> SimulatedWorld:  # type
     tables = {name: _finish(log.frame(name), name, t_end) for name in USER_REF_COLUMNS}
     tables["users"] = _users_table(pop, text, rng)
     tables["labels"] = _labels_table(pop, tables["reports"], cfg, rng)
-    truth = (
+    truth = _truth_table(pop)
+    step("tables")
+    return SimulatedWorld(tables={t: tables[t] for t in TABLES}, truth=truth)
+
+
+def _vpn_logins(
+    pop: Population,
+    owners: np.ndarray,
+    t0: int,
+    t_end: int,
+    vpn_ips: np.ndarray,
+    rng: np.random.Generator,
+    log: EventLog,
+) -> None:
+    """Logins of privacy-minded benign users (3% of ``owners``) from VPN exit IPs."""
+    vpn_users = owners[rng.random(len(owners)) < 0.03]
+    log.add(
+        "logins",
+        user_id=vpn_users,
+        ts=benign.uniform_times(
+            rng, np.maximum(pop.signup_s[vpn_users], t0), np.full(len(vpn_users), t_end)
+        ),
+        ip=rng.choice(vpn_ips, len(vpn_users)),
+        device_id=pop.device[vpn_users],
+        country=pop.country[vpn_users],
+        success=np.ones(len(vpn_users), dtype=bool),
+    )
+
+
+def _truth_table(pop: Population) -> pl.DataFrame:
+    """user_id, typology, skill, bad_ts: the simulator's ground truth (not a raw table)."""
+    return (
         pl.DataFrame(
             {
                 "user_idx": np.arange(pop.n),
@@ -140,8 +160,6 @@ def simulate(cfg: SimulationConfig, *, progress=None) -> SimulatedWorld:  # type
         .with_columns(to_timestamp("bad_s").alias("bad_ts"))
         .drop("bad_s")
     )
-    step("tables")
-    return SimulatedWorld(tables={t: tables[t] for t in TABLES}, truth=truth)
 
 
 def _contacts_before_takeover(messages: pl.DataFrame, pop: Population) -> dict[int, np.ndarray]:

@@ -13,7 +13,8 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz", response_model=Health)
 def healthz() -> Health:
-    """The process is alive (says nothing about the model)."""
+    """The process is alive: 200 from the moment it accepts connections (says nothing about the
+    model, which may still be loading)."""
     return Health()
 
 
@@ -23,11 +24,17 @@ def healthz() -> Health:
     responses={503: {"model": Readiness, "description": "Not ready"}},
 )
 def readyz(state: StateDep) -> Readiness | JSONResponse:
-    """200 when the champion model and the online features are loaded, else 503 with the reason."""
+    """200 when the champion model and the online features are loaded, else 503 with the reason
+    (``loading`` true and "still loading ..." while the start-up load runs). ``model_source`` says
+    whether the model came from the registry or, the registry being unreachable at start, from
+    the local verified cache (then ``registry_error`` says why)."""
     online = state.online
     body = Readiness(
         ready=state.ready,
+        loading=state.loading,
         model_version=state.scorer.model_version if state.scorer is not None else None,
+        model_source=state.model_source,  # type: ignore[arg-type]
+        registry_error=state.registry_error,
         features_as_of=online.as_of if online is not None else None,
         online_users=online.n_users if online is not None else 0,
         reason=state.reason,

@@ -15,15 +15,13 @@ from fastapi import APIRouter, Body, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from serving.deps import ApiKeyDep, StateDep
+from serving.schemas import error_responses
 
 router = APIRouter(
     prefix="/v1",
     tags=["investigate"],
     dependencies=[ApiKeyDep],
-    responses={
-        401: {"description": "Missing or wrong X-API-Key"},
-        404: {"description": "Unknown user"},
-    },
+    responses=error_responses(401, 404, 422),
 )
 
 
@@ -31,6 +29,13 @@ class InvestigateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     user_id: str = Field(min_length=1, max_length=64, description="The user, e.g. u0001234.")
+    analyst: str = Field(
+        default="api",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.@\-]+$",
+        description="Who is looking (written to the audit log).",
+    )
 
 
 class AgentStep(BaseModel):
@@ -75,7 +80,14 @@ def investigate(
     """Investigate ``user_id``: the analyst view plus the agent's evidence trail and decision."""
     from serving.investigation import UnknownUserError, investigate_user
 
+    online = state.online
     try:
-        return investigate_user(state.settings, request.user_id)
+        return investigate_user(
+            state.settings,
+            request.user_id,
+            store=online.store if online is not None else None,
+            scorer=state.scorer,
+            analyst=request.analyst,
+        )
     except UnknownUserError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from agent.belief import calibration_by_mask_size, mask_size, random_masks
-from agent.env import DecisionCosts, InvestigationEnv, reveal_action
+from agent.env import (
+    InvestigationEnv,
+    best_decision,
+    decision_losses,
+    realised_losses,
+    reveal_action,
+)
+from scamguard.costs import CostModel
 from tests.agent.toy import TOY_COSTS, toy_values, toy_world
 
 
@@ -61,12 +68,12 @@ def test_env_rewards_and_refuses_a_second_reveal(world) -> None:
 
 
 def test_decision_costs() -> None:
-    costs = DecisionCosts(missed_scam=500, wrongful_block=100, escalate=10)
-    np.testing.assert_allclose(costs.losses(np.asarray([0.1])), [[50.0, 90.0, 10.0]])
+    costs = CostModel(missed_scam=500, wrongful_block=100, review=10)
+    np.testing.assert_allclose(decision_losses(costs, np.asarray([0.1])), [[50.0, 90.0, 10.0]])
     np.testing.assert_array_equal(
-        costs.realised(np.asarray([0, 0, 1, 1, 2]), np.asarray([1, 0, 1, 0, 1])),
+        realised_losses(costs, np.asarray([0, 0, 1, 1, 2]), np.asarray([1, 0, 1, 0, 1])),
         [500, 0, 0, 100, 10],
     )
-    assert costs.best(np.asarray([0.001, 0.5, 0.99]))[0].tolist() == [0, 2, 1]
+    assert best_decision(costs, np.asarray([0.001, 0.5, 0.99]))[0].tolist() == [0, 2, 1]
     with pytest.raises(ValueError):
-        DecisionCosts(missed_scam=-1)
+        CostModel(missed_scam=-1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from agent.index import Standardizer
 from tests.agent.toy import toy_layout, toy_world
 
 # deep trees on few rows: the belief memorises its training labels
-MEMORISING = {
+MEMORISING: dict[str, Any] = {  # MaskedBelief keyword arguments
     "n_estimators": 150,
     "num_leaves": 31,
     "min_child_samples": 2,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.env import DecisionCosts, n_actions
+from agent.env import decision_losses, n_actions
 from agent.evaluate import play
 from agent.expectimax import ExpectimaxPolicy, plan
-from agent.mcts import DEFAULT_BINS, Particles
+from agent.mcts import DEFAULT_BINS
+from agent.particles import Particles
+from scamguard.costs import CostModel
 from tests.agent.toy import TOY_COSTS, toy_layout, toy_world
 
 
@@ -29,7 +31,7 @@ def _naive_value(layout, costs, parts, mask, members, w) -> float:  # type: igno
     """Expectimax over the same bins with no pruning and no memo (the definition)."""
     parts.ensure({mask: members})
     p = float(w @ parts.belief(members, mask))
-    best = float((-costs.losses(np.asarray([p]))[0]).max())
+    best = float((-decision_losses(costs, np.asarray([p]))[0]).max())
     for g in range(1, layout.n_groups):
         if not mask >> g & 1:
             best = max(best, _naive_q(layout, costs, parts, mask, members, w, g))
@@ -54,7 +56,7 @@ def _naive_q(layout, costs, parts, mask, members, w, g) -> float:  # type: ignor
 @pytest.mark.parametrize("cost", [0.5, 4.0])
 def test_pruned_memoised_solver_equals_plain_expectimax(seed: int, cost: float) -> None:
     layout = toy_layout({"oracle": cost, "hint": 2 * cost, "noise": 0.5 * cost})
-    costs = DecisionCosts(missed_scam=100.0, wrongful_block=50.0, escalate=20.0)
+    costs = CostModel(missed_scam=100.0, wrongful_block=50.0, review=20.0)
     parts = _random_particles(24, 16, seed, root_mask=1)
     out = plan(layout, costs, 1, parts)
     fresh = _random_particles(24, 16, seed, root_mask=1)

@@ -7,6 +7,7 @@ import pytest
 
 from agent.groups import DEFAULT_COSTS, GROUPS, build_layout
 from agent.index import SIMILAR_COLUMNS
+from scamguard.costs import CostModel
 
 BASE = [
     "is_client",
@@ -34,6 +35,12 @@ def test_every_group_gets_its_columns_and_default_costs() -> None:
     assert dict(zip(layout.groups, layout.costs, strict=True)) == DEFAULT_COSTS
 
 
+def test_default_costs_are_the_cost_models_evidence_costs_for_every_group() -> None:
+    assert list(DEFAULT_COSTS) == list(GROUPS)
+    assert DEFAULT_COSTS == CostModel().evidence.by_group()
+    assert DEFAULT_COSTS["event"] == 0.0 and DEFAULT_COSTS["graph"] == 1.0
+
+
 def test_text_heuristics_are_the_text_model_group_without_textmodel_columns() -> None:
     layout = build_layout(BASE)
     assert layout.text_model_source == "text_heuristics"
@@ -57,7 +64,9 @@ def test_unknown_columns_are_left_out_and_listed() -> None:
 def test_cost_overrides_and_their_checks() -> None:
     layout = build_layout(BASE, costs={"graph": 9.0})
     assert layout.costs[GROUPS.index("graph")] == 9.0
-    assert layout.cost_of(layout.full_mask) == sum(DEFAULT_COSTS.values()) - 5.0 + 9.0
+    assert layout.cost_of(layout.full_mask) == pytest.approx(
+        sum(DEFAULT_COSTS.values()) - 1.0 + 9.0
+    )
     with pytest.raises(ValueError, match="event"):
         build_layout(BASE, costs={"event": 1.0})
     with pytest.raises(ValueError, match="unknown"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -9,11 +11,13 @@ from agent.env import n_actions, reveal_action
 from agent.episode import CaseView
 from agent.evaluate import play, stratified_cases, summarise
 from agent.expert import ExpertIterationConfig, expert_iteration, validate
-from agent.mcts import DEFAULT_BINS, Particles, SearchRoot, _Search, search
+from agent.mcts import DEFAULT_BINS, SearchRoot, search
+from agent.mcts_tree import _Search
+from agent.particles import Particles
 from agent.policy import MCTSPolicy
 from tests.agent.toy import toy_world
 
-SEARCH = {"num_simulations": 24, "batch_size": 4}
+SEARCH: dict[str, Any] = {"num_simulations": 24, "batch_size": 4}  # agent.mcts.search kwargs
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +101,7 @@ def test_search_never_proposes_a_revealed_group() -> None:
 
 def test_search_is_deterministic_for_a_seed() -> None:
     world = toy_world()
-    policy_args = {**SEARCH, "dirichlet_fraction": 0.5}
+    policy_args: dict[str, Any] = {**SEARCH, "dirichlet_fraction": 0.5}
     view = CaseView(values=world.test_env.observe(world.test_env.reset(3)), mask=1)
     runs = [
         MCTSPolicy(world.model, world.untrained_net(), world.costs, seed=s, **policy_args).search(

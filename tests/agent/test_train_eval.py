@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from agent.episode import Episode
 from agent.evaluate import REPORT_KEYS, evaluate_agent, recall_by_group
 from agent.train import EXPERIMENT_NAME, load_training_table
 from scamguard.cli import app
+from scamguard.costs import CostModel
 from scamguard.settings import Settings, get_settings
 from tests.agent.helpers import SMALL_CONFIG, small_agent
 
@@ -48,6 +50,20 @@ def test_saved_bundle_reloads_to_the_same_decisions(agent) -> None:
         loaded.belief.predict(x, masks), result.bundle.belief.predict(x, masks)
     )
     assert loaded.fixed_order == result.fixed_order
+    assert loaded.costs == result.bundle.costs == SMALL_CONFIG.costs
+    costs = dict(zip(loaded.layout.groups, loaded.layout.costs, strict=True))
+    assert costs == loaded.costs.evidence.by_group()
+
+
+def test_a_bundle_saved_with_the_old_decision_costs_is_refused(agent, tmp_path: Path) -> None:
+    _, result = agent
+    old = tmp_path / "agent"
+    shutil.copytree(result.path, old)
+    meta = json.loads((old / "agent.json").read_text())
+    meta["costs"] = {"missed_scam": 500.0, "wrongful_block": 100.0, "escalate": 10.0}
+    (old / "agent.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="re-run `scamguard agent-train`"):
+        AgentBundle.load(old)
 
 
 def test_agent_eval_on_valid_reproduces_the_training_validation(agent) -> None:
@@ -90,8 +106,9 @@ def test_agent_eval_json_compares_every_policy_on_held_out_cases(cli_env) -> Non
             row["mean_evidence_cost"] + row["mean_decision_loss"]
         )
     everything = rows[0]
-    assert everything["mean_evidence_cost"] == pytest.approx(19.0)  # every group, default costs
-    assert all(r["mean_evidence_cost"] <= 19.0 + 1e-9 for r in rows)
+    every_group = sum(CostModel().evidence.by_group().values())  # 3.8 at the default costs
+    assert everything["mean_evidence_cost"] == pytest.approx(every_group)
+    assert all(r["mean_evidence_cost"] <= every_group + 1e-9 for r in rows)
 
 
 def test_agent_eval_with_expectimax_adds_the_exact_model_last(agent) -> None:
@@ -122,7 +139,7 @@ def test_agent_eval_by_variant_splits_scam_recall(cli_env, trained_env: Settings
     runner = CliRunner()
     args = ["agent-eval", "--cases", "30", "--by-variant"]
     missing = runner.invoke(app, args, env=cli_env)
-    assert missing.exit_code == 1 and "no raw messages" in missing.output
+    assert missing.exit_code == 2 and "no raw messages" in missing.output
     raw.symlink_to(Path(trained_env.data_dir) / "raw", target_is_directory=True)
     try:
         result = runner.invoke(app, args, env=cli_env)
@@ -159,7 +176,7 @@ def test_agent_eval_without_a_trained_agent_says_so(trained_env: Settings) -> No
         )
     finally:
         get_settings.cache_clear()
-    assert result.exit_code == 1 and "agent-train" in result.output
+    assert result.exit_code == 2 and "agent-train" in result.output
 
 
 def test_agent_train_refuses_an_unknown_root_rule(trained_env: Settings) -> None:
@@ -187,11 +204,24 @@ def test_agent_train_cli_defaults_are_the_training_config_defaults() -> None:
     assert options["root_rule"] == config.search["root_rule"]
     assert options["selfplay_folds"] == config.selfplay_folds
     assert options["seed"] == config.seed
-    assert (options["missed_scam"], options["wrongful_block"], options["escalate"]) == (
-        config.costs.missed_scam,
-        config.costs.wrongful_block,
-        config.costs.escalate,
-    )
+    # the costs come from the settings' cost model unless an option is given
+    assert options["missed_scam"] is options["wrongful_block"] is options["escalate"] is None
+    assert options["group_cost"] is None
+    assert config.costs == CostModel() == Settings().costs
+
+
+def test_agent_train_refuses_bad_costs_in_one_line(tmp_path: Path) -> None:
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(
+            app,
+            ["agent-train", "--review-cost", "-1"],
+            env={"SCAMGUARD_DATA_DIR": str(tmp_path / "data")},
+        )
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == "error: review must be a finite cost >= 0, got -1.0"
 
 
 def test_with_neighbours_sets_its_own_neighbours_and_leaves_the_search_model(agent) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.env import DecisionCosts
 from agent.episode import Episode, Step
 from agent.expert import _policy_value, _value_targets
 from agent.mcts import SearchOutput
+from scamguard.costs import CostModel
 
 
 def _output(q: list[float], improved: list[float]) -> SearchOutput:
@@ -35,7 +35,7 @@ def test_policy_value_averages_q_over_the_policy_skipping_unexpanded_actions() -
 
 
 def test_mixed_target_is_the_mean_of_the_search_value_and_the_expected_outcome() -> None:
-    costs = DecisionCosts(missed_scam=500.0, wrongful_block=100.0, escalate=10.0)
+    costs = CostModel(missed_scam=500.0, wrongful_block=100.0, review=10.0)
     step = Step(0, "reveal profile", 0.1, 0.02, {}, {}, 0.0)
     decision = Step(7, "allow", 0.02, 0.02, {}, {}, 0.0)
     episode = Episode(0, [step, decision], "allow", 1.0, 0.0, 0, 0.0)

@@ -12,14 +12,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from agent.belief import MaskedBelief
-from agent.env import DecisionCosts, InvestigationEnv, n_actions
+from agent.env import InvestigationEnv, n_actions
 from agent.groups import GroupLayout
 from agent.index import Standardizer
 from agent.network import NetConfig, make_network
 from agent.planner import CaseModel
+from scamguard.costs import CostModel
 
 TOY_GROUPS = ("event", "oracle", "hint", "noise")
-TOY_COSTS = DecisionCosts(missed_scam=100.0, wrongful_block=50.0, escalate=20.0)
+TOY_COSTS = CostModel(missed_scam=100.0, wrongful_block=50.0, review=20.0)
 
 
 def toy_layout(costs: dict[str, float] | None = None) -> GroupLayout:
@@ -58,7 +59,7 @@ class ToyWorld:
     valid_env: InvestigationEnv
     test_env: InvestigationEnv
     train_owners: np.ndarray
-    costs: DecisionCosts = TOY_COSTS
+    costs: CostModel = TOY_COSTS
 
     def net_config(self) -> NetConfig:
         return NetConfig(

@@ -52,6 +52,7 @@ def world() -> dict[str, pl.DataFrame]:
         SimulationConfig(n_users=1_000, weeks=4, seed=11, scam_rate=0.08, sms_csv=SMS_CSV)
     ).tables
     first = tables["messages"]["ts"].min()
+    assert isinstance(first, datetime)
     planted = {
         "users": {
             "user_id": "u-planted",
@@ -101,6 +102,7 @@ def pairs(world: dict[str, pl.DataFrame], events: list[Event]) -> list[Pair]:
     rng = random.Random(5)
     signup = dict(world["users"].select("user_id", "signup_ts").iter_rows())
     start, end = world["messages"]["ts"].min(), events[-1][0]
+    assert isinstance(start, datetime)
     out: list[Pair] = []
     users = sorted(signup)
     while len(out) < 300:  # random (user, instant) pairs
@@ -136,8 +138,11 @@ def pairs(world: dict[str, pl.DataFrame], events: list[Event]) -> list[Pair]:
 
     # graph edges: a link appearing, an identifier becoming a hub, a neighbour's label decided
     tables = Tables.from_frames(world)
-    links = identifier_links(users=tables.users, logins=tables.logins, payments=tables.payments)
-    links = links.collect().sort("first_ts")
+    links = (
+        identifier_links(users=tables.users, logins=tables.logins, payments=tables.payments)
+        .collect()
+        .sort("first_ts")
+    )
     for r in links.sample(10, seed=3).iter_rows(named=True):
         out += [(r["user_id"], r["first_ts"]), (r["user_id"], r["first_ts"] + US)]
     per_ident = links.group_by("kind", "ident").agg(

@@ -149,7 +149,7 @@ def test_job_posts_count_over_all_history_and_profiles_from_signup():
     assert u2["textmodel_msg_high_30d"] == 0 and u2["textmodel_proposal_high"] == 0
 
 
-def test_each_distinct_text_is_scored_once_and_blank_texts_get_no_score():
+def test_each_distinct_text_is_scored_once_and_blank_texts_get_no_score() -> None:
     calls: list[list[str]] = []
 
     def counting(texts: list[str]) -> np.ndarray:

@@ -51,8 +51,8 @@ def one_torch_thread() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def text_model(one_torch_thread):  # type: ignore[no-untyped-def]
     """MiniLM fine-tuned on simulator text banks: scam templates (1) vs marketplace chat (0)."""
+    from models.text.fit import fit_text_model
     from models.text.model import TextModelConfig
-    from models.text.train import fit_text_model
     from pipelines.simulator.text import TextBanks
 
     banks = TextBanks(np.random.default_rng(11), variants=60).banks

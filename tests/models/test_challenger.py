@@ -25,12 +25,12 @@ from models.compare import (
     decide_promotion,
     promote,
 )
-from models.decisions import CostMatrix
 from models.metrics import evaluate
 from models.plots import PLOT_FILES
 from models.registry import load_scorer
 from models.train import TrainResult, train_risk_model
 from scamguard import tracking
+from scamguard.costs import CostModel
 from scamguard.settings import Settings, get_settings
 from tests.utils.feature_factory import make_training_table
 
@@ -235,10 +235,10 @@ def test_guard_needs_a_strict_improvement_beyond_the_margin(weak_champion_env, t
     assert not decide_promotion(same)[0]  # a tie is not a win
 
 
-def test_expected_cost_matches_the_cost_matrix(strong_champion_env, table):  # type: ignore[no-untyped-def]
+def test_expected_cost_matches_the_cost_model(strong_champion_env, table):  # type: ignore[no-untyped-def]
     settings, _, _ = strong_champion_env
-    costs = CostMatrix(missed_scam=50.0, wrongful_block=10.0, review=1.0)
-    comparison = compare_models(settings, table, cost_matrix=costs, repeats=1)
+    costs = CostModel(missed_scam=50.0, wrongful_block=10.0, review=1.0)
+    comparison = compare_models(settings, table, costs=costs, repeats=1)
     scorer = load_scorer(settings, CHAMPION)
     rows = table.filter(pl.col("split") == "test")
     direct = evaluate(
@@ -246,7 +246,7 @@ def test_expected_cost_matches_the_cost_matrix(strong_champion_env, table):  # t
         scorer.risk(rows),
         rows["typology"].to_numpy().astype(object),
         thresholds=scorer.thresholds,
-        cost_matrix=costs,
+        costs=costs,
     )
     assert comparison.champion.metrics["expected_cost"] == pytest.approx(direct["expected_cost"])
 
@@ -267,7 +267,7 @@ def test_cli_train_challenger_compare_and_promote(tmp_path, table):  # type: ign
     try:
         runner = CliRunner()
         result = runner.invoke(app, ["compare"], env=env)
-        assert result.exit_code == 1 and "challenger" in result.output  # nothing to compare yet
+        assert result.exit_code == 2 and "challenger" in result.output  # nothing to compare yet
         result = runner.invoke(app, ["train-challenger", "--n-estimators", "60"], env=env)
         assert result.exit_code == 0, result.output
         result = runner.invoke(app, ["compare", "--json"], env=env)

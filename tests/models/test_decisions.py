@@ -4,16 +4,16 @@ import numpy as np
 import pytest
 
 from models.decisions import (
-    CostMatrix,
     Thresholds,
     decide,
     expected_cost,
     thresholds_from_costs,
     uncapped_thresholds,
 )
+from scamguard.costs import CostModel
 
 
-def model_cost(p: np.ndarray, decisions: np.ndarray, cm: CostMatrix) -> float:
+def model_cost(p: np.ndarray, decisions: np.ndarray, cm: CostModel) -> float:
     """Mean expected cost of ``decisions`` when ``p`` is the true scam probability."""
     return float(
         np.mean(
@@ -32,8 +32,8 @@ def p_valid() -> np.ndarray:
     return np.random.default_rng(0).beta(0.3, 4.0, size=5_000)
 
 
-def test_uncapped_thresholds_follow_the_cost_matrix():
-    t = uncapped_thresholds(CostMatrix())
+def test_uncapped_thresholds_follow_the_cost_model():
+    t = uncapped_thresholds(CostModel())
     assert t.review == pytest.approx(2 / 100)  # review beats allow when p * 100 > 2
     assert t.block == pytest.approx(1 - 2 / 20)  # block beats review when (1 - p) * 20 < 2
     assert t.review < t.block
@@ -41,20 +41,20 @@ def test_uncapped_thresholds_follow_the_cost_matrix():
 
 def test_higher_missed_scam_cost_lowers_review_threshold(p_valid):
     for capacity in (1.0, 0.05):
-        low = thresholds_from_costs(p_valid, CostMatrix(missed_scam=50.0, review_capacity=capacity))
+        low = thresholds_from_costs(p_valid, CostModel(missed_scam=50.0, review_capacity=capacity))
         high = thresholds_from_costs(
-            p_valid, CostMatrix(missed_scam=400.0, review_capacity=capacity)
+            p_valid, CostModel(missed_scam=400.0, review_capacity=capacity)
         )
         assert high.review < low.review, capacity
 
 
 def test_review_capacity_is_respected_on_valid(p_valid):
-    uncapped = uncapped_thresholds(CostMatrix())
+    uncapped = uncapped_thresholds(CostModel())
     assert (
         np.mean((p_valid >= uncapped.review) & (p_valid < uncapped.block)) > 0.05
     )  # capacity binds
     for capacity in (0.0, 0.01, 0.05, 0.2):
-        t = thresholds_from_costs(p_valid, CostMatrix(review_capacity=capacity))
+        t = thresholds_from_costs(p_valid, CostModel(review_capacity=capacity))
         review_rate = np.mean(decide(p_valid, t) == "review")
         assert review_rate <= capacity
         assert t.review >= uncapped.review and t.review <= t.block
@@ -62,12 +62,12 @@ def test_review_capacity_is_respected_on_valid(p_valid):
 
 def test_capacity_is_respected_with_tied_scores():
     p = np.repeat([0.01, 0.05, 0.2, 0.5, 0.95], [600, 150, 150, 60, 40])
-    t = thresholds_from_costs(p, CostMatrix(review_capacity=0.1))
+    t = thresholds_from_costs(p, CostModel(review_capacity=0.1))
     assert np.mean(decide(p, t) == "review") <= 0.1
 
 
 def test_capped_band_is_no_costlier_than_only_raising_the_review_threshold(p_valid):
-    cm = CostMatrix(review_capacity=0.05)
+    cm = CostModel(review_capacity=0.05)
     t = thresholds_from_costs(p_valid, cm)
     base = uncapped_thresholds(cm)
     band = np.sort(p_valid[(p_valid >= base.review) & (p_valid < base.block)])
@@ -80,13 +80,13 @@ def test_capped_band_is_no_costlier_than_only_raising_the_review_threshold(p_val
 
 def test_no_capacity_binding_keeps_cost_thresholds():
     p = np.array([0.001, 0.01, 0.03, 0.5, 0.95])
-    assert thresholds_from_costs(p, CostMatrix(review_capacity=1.0)) == uncapped_thresholds(
-        CostMatrix()
+    assert thresholds_from_costs(p, CostModel(review_capacity=1.0)) == uncapped_thresholds(
+        CostModel()
     )
 
 
 def test_expensive_review_is_never_chosen():
-    cm = CostMatrix(review=50.0)  # more than the allow/block break-even cost 100*20/120
+    cm = CostModel(review=50.0)  # more than the allow/block break-even cost 100*20/120
     t = uncapped_thresholds(cm)
     assert t.review == t.block == pytest.approx(20 / 120)
     assert "review" not in set(decide(np.linspace(0, 1, 101), t))
@@ -105,7 +105,7 @@ def test_decide_uses_inclusive_thresholds():
 
 
 def test_expected_cost_counts_each_outcome():
-    cm = CostMatrix(missed_scam=100, wrongful_block=20, review=2)
+    cm = CostModel(missed_scam=100, wrongful_block=20, review=2)
     y = np.array([1, 0, 1, 0, 1, 0])
     d = np.array(["allow", "allow", "block", "block", "review", "review"])
     assert expected_cost(y, d, cm) == pytest.approx((100 + 0 + 0 + 20 + 2 + 2) / 6)
@@ -113,8 +113,8 @@ def test_expected_cost_counts_each_outcome():
 
 def test_invalid_costs_are_rejected():
     with pytest.raises(ValueError):
-        CostMatrix(review_capacity=1.5)
+        CostModel(review_capacity=1.5)
     with pytest.raises(ValueError):
-        CostMatrix(missed_scam=-1)
+        CostModel(missed_scam=-1)
     with pytest.raises(ValueError):
         Thresholds(review=0.9, block=0.1)

@@ -3,8 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.decisions import CostMatrix, Thresholds
+from models.decisions import Thresholds
 from models.metrics import evaluate, recall_at_fpr, typology_recall
+from scamguard.costs import CostModel
 
 
 def test_recall_at_fpr_of_a_perfect_and_a_useless_ranking():
@@ -27,7 +28,7 @@ def test_evaluate_returns_floats_for_every_metric():
     y = (rng.random(2_000) < 0.05).astype(int)
     p = np.clip(0.03 + 0.5 * y + rng.normal(0, 0.1, y.size), 0, 1)
     typ = np.where(y == 1, "fake_client", "benign")
-    m = evaluate(y, p, typ, thresholds=Thresholds(0.2, 0.6), cost_matrix=CostMatrix())
+    m = evaluate(y, p, typ, thresholds=Thresholds(0.2, 0.6), costs=CostModel())
     expected = {
         "pr_auc",
         "roc_auc",
@@ -53,7 +54,7 @@ def test_evaluate_on_one_class_gives_nan_aucs():
         np.full(10, 0.1),
         np.array(["benign"] * 10),
         thresholds=Thresholds(0.2, 0.6),
-        cost_matrix=CostMatrix(),
+        costs=CostModel(),
     )
     assert np.isnan(m["roc_auc"]) and np.isnan(m["pr_auc"])
     assert m["expected_cost"] == pytest.approx(0.0)

@@ -24,6 +24,7 @@ from models.text.data import (
     read_text_csv,
     stratified_split,
 )
+from models.text.fit import fit_text_model, text_metrics
 from models.text.model import (
     TextModelConfig,
     TextPredictor,
@@ -32,7 +33,6 @@ from models.text.model import (
     minilm_dir,
     select_device,
 )
-from models.text.train import fit_text_model, text_metrics
 from scamguard import tracking
 from scamguard.settings import Settings, get_settings
 from tests.conftest import SMS_CSV
@@ -123,7 +123,9 @@ def test_csv_rows_with_empty_or_invalid_utf8_text_get_an_error_and_keep_their_pl
     assert table.errors[0] is None and table.errors[5] is None
     assert table.errors[1] == ERR_EMPTY and table.errors[3] == ERR_EMPTY
     assert table.errors[2] == ERR_UTF8
-    assert "fields" in table.errors[4]
+    error = table.errors[4]
+    assert error is not None and "fields" in error
+    assert table.labels is not None
     assert table.labels.tolist() == [0, 1, 0, 0, -1, 1]
     texts, labels, rows = table.labelled()
     assert texts == ["hello there", "WIN a prize now"] and rows.tolist() == [0, 5]
@@ -313,6 +315,7 @@ def test_train_text_then_score_text_on_an_unseen_csv(cli_env, tmp_path: Path):  
     settings = Settings(data_dir=Path(cli_env["SCAMGUARD_DATA_DIR"]), api_key="test-key")
     client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
     version = client.get_model_version_by_alias("scamguard-text", "champion")
+    assert version.run_id is not None
     run = client.get_run(version.run_id)
     assert run.data.params["source"] == str(train_csv)
     assert {"valid_ap", "valid_recall_at_0_2pct_fpr"} <= set(run.data.metrics)
@@ -333,7 +336,7 @@ def test_score_text_without_a_champion_fails_cleanly(cli_env, tmp_path: Path):  
     result = CliRunner().invoke(
         app, ["score-text", "--data", str(data), "--out", str(tmp_path / "o.csv")], env=cli_env
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "train-text" in result.output
 
 
@@ -342,7 +345,7 @@ def test_train_text_on_a_file_without_labels_fails_cleanly(cli_env, tmp_path: Pa
 
     data = _write_csv(tmp_path / "x.csv", ["id", "text"], [[1, "hello"], [2, "there"]])
     result = CliRunner().invoke(app, ["train-text", "--data", str(data), "--tiny"], env=cli_env)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "label" in result.output
 
 

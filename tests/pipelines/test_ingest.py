@@ -181,6 +181,7 @@ def test_good_rows_are_accepted(report: IngestReport, dirs: dict[str, Path]) -> 
     clean = {name: read_table(dirs["clean"], name) for name in LOAD_ORDER}
     for name, df in valid_raw_tables().items():
         pk = TABLES[name].primary_key
+        assert pk is not None, name
         assert set(df[pk]) <= set(clean[name][pk]), name
     # Castable text is cast; the first of two duplicated keys wins.
     jobs = clean["jobs"]
@@ -213,6 +214,7 @@ def test_rerun_replaces_outputs_with_identical_counts(
     for name in LOAD_ORDER:
         clean = read_table(dirs["clean"], name)
         pk = TABLES[name].primary_key
+        assert pk is not None, name
         assert clean.height == report.table(name).accepted
         assert clean[pk].n_unique() == clean.height
         assert _quarantine(dirs, name).height == report.table(name).quarantined

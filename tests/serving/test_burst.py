@@ -45,6 +45,14 @@ def test_a_message_burst_from_a_fresh_account_raises_its_risk_within_the_burst(
     }
     assert client.post("/v1/score", json=signup).status_code == 200
     texts = [*FRIENDLY, *[SCAM] * SCAMS]
+    for i in range(len(texts)):  # the recipients exist (own devices and IPs: no shared links)
+        target = signup | {
+            "user_id": f"u-target-{user}-{i}",
+            "role": "freelancer",
+            "ip": f"198.51.100.{100 + i}",
+            "device_id": f"dev-target-{user}-{i}",
+        }
+        assert client.post("/v1/events", json=target).status_code == 200
     sent_at = [start + timedelta(minutes=1, seconds=20 * i) for i in range(len(texts))]
     risks = []
     for i, (text, ts) in enumerate(zip(texts, sent_at, strict=True)):
@@ -52,7 +60,7 @@ def test_a_message_burst_from_a_fresh_account_raises_its_risk_within_the_burst(
             "event_type": "message",
             "user_id": user,
             "ts": ts.isoformat(),
-            "recipient_id": f"u-target-{i}",
+            "recipient_id": f"u-target-{user}-{i}",
             "text": text,
         }
         response = client.post("/v1/score", json=message)

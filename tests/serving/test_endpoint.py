@@ -7,58 +7,18 @@ model and the latest feature snapshot of ``trained_env``.
 from __future__ import annotations
 
 import json
-import uuid
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 
 import httpx
 import polars as pl
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from features.tables import load_clean_tables
-from pipelines.batch import latest_snapshot_path
 from serving.app import MAX_BODY_BYTES, create_app
-from serving.online import OnlineFeatures
-from serving.schemas import LoginEvent, MessageEvent, SignupEvent
-from tests.serving.conftest import API_KEY, mirror_settings
+from tests.serving.conftest import API_KEY, mirror_settings, serve, wait_loaded
+from tests.serving.factories import FIELDS, event, new_user, signed_up
 from tests.utils.server import live_server
 
-FIELDS: dict[str, dict] = {
-    "signup": {
-        "role": "freelancer",
-        "country": "US",
-        "email_domain": "example.com",
-        "phone_country": "US",
-        "ip": "10.9.8.7",
-        "device_id": "dev-test",
-        "kyc_status": "none",
-        "profile_text": "Python developer.",
-    },
-    "login": {"ip": "10.9.8.7", "device_id": "dev-test", "country": "US", "success": True},
-    "job_post": {
-        "job_id": "j-test-1",
-        "title": "Build a landing page",
-        "description": "A small landing page.",
-        "budget_usd": 500.0,
-        "category": "web_dev",
-    },
-    "proposal": {
-        "job_id": "j-test-1",
-        "bid_usd": 300.0,
-        "cover_text": "Hi, I built a similar page last month.",
-    },
-    "message": {
-        "recipient_id": "u-recipient",
-        "text": "Thanks, I have sent the files through the platform.",
-    },
-    "payment": {
-        "payee_id": "u-recipient",
-        "amount_usd": 250.0,
-        "instrument_id": "card-test",
-        "kind": "charge",
-    },
-}
 SCAM_TEXT = (
     "Hello dear, kindly add me on WhatsApp +1 555 0134 227 for the interview. Send the refundable "
     "deposit of $150 via gift card today, it is urgent!"
@@ -66,24 +26,6 @@ SCAM_TEXT = (
 BENIGN_TEXT = (
     "Hello, thanks for applying. Could you share a sample of your work here on the platform?"
 )
-
-
-def new_user() -> str:
-    return f"u-new-{uuid.uuid4().hex[:10]}"
-
-
-def event(event_type: str, user_id: str, **overrides: object) -> dict:
-    return {"event_type": event_type, "user_id": user_id, **FIELDS[event_type], **overrides}
-
-
-@pytest.fixture(scope="module")
-def snapshot(serve_settings) -> pl.DataFrame:
-    return pl.read_parquet(latest_snapshot_path(serve_settings))
-
-
-@pytest.fixture(scope="module")
-def known_user(snapshot: pl.DataFrame) -> str:
-    return snapshot.sort("messages_30d", descending=True)["user_id"][0]
 
 
 def metric_samples(text: str) -> dict[tuple[str, tuple], float]:
@@ -109,12 +51,19 @@ def test_healthz_and_readyz_answer_200(base_url: str) -> None:
 
 
 # ---------------------------------------------------------------------------------- scoring
-@pytest.mark.parametrize("who", ["known", "new"])
-@pytest.mark.parametrize("event_type", list(FIELDS))
+@pytest.mark.parametrize(
+    ("event_type", "who"),
+    [(t, "new") for t in FIELDS] + [(t, "known") for t in FIELDS if t != "signup"],
+)  # a known user's second signup is a 409 (tests/serving/test_validation.py)
 def test_each_event_type_is_scored(
     client: httpx.Client, known_user: str, snapshot: pl.DataFrame, event_type: str, who: str
 ) -> None:
-    user_id = known_user if who == "known" else new_user()
+    if who == "known":
+        user_id = known_user
+    elif event_type == "signup":
+        user_id = new_user()
+    else:
+        user_id = signed_up(client)
     response = client.post("/v1/score", json=event(event_type, user_id))
     assert response.status_code == 200, response.text
     body = response.json()
@@ -140,8 +89,8 @@ def test_a_scam_message_from_a_new_user_scores_higher_than_its_benign_twin(
 
 def test_every_decision_is_appended_to_the_audit_log(client: httpx.Client, serve_settings) -> None:
     log = serve_settings.audit_log
+    user_id = signed_up(client)
     before = log.read_text().splitlines() if log.exists() else []
-    user_id = new_user()
     body = client.post("/v1/score", json=event("message", user_id, event_id="evt-audit-1")).json()
     lines = log.read_text().splitlines()
     assert len(lines) == len(before) + 1
@@ -235,6 +184,50 @@ def test_a_body_that_is_not_a_json_event_is_a_4xx_never_a_500(
     assert response.status_code == 422
 
 
+_JOB = (
+    '{"event_type": "job_post", "user_id": "u1", "job_id": "j1", "title": "t", '
+    '"description": "d", "category": "web_dev", '
+)
+NASTY_BODIES: dict[str, tuple[bytes, int]] = {  # body -> the status FastAPI gives it
+    "json-array": (b'[{"event_type": "login"}]', 422),
+    "json-null": (b"null", 422),
+    "wrong-types": (b'{"event_type": 1, "user_id": ["u1"]}', 422),
+    "event-type-list": (b'{"event_type": ["login"], "user_id": "u1"}', 422),
+    "unknown-event-type": (b'{"event_type": "teleport", "user_id": "u1"}', 422),
+    "infinite-amount": ((_JOB + '"budget_usd": 1e400}').encode(), 422),
+    "nan-amount": ((_JOB + '"budget_usd": NaN}').encode(), 422),
+    "huge-amount": ((_JOB + '"budget_usd": 1e300}').encode(), 422),
+    "4000-digit-amount": ((_JOB + '"budget_usd": ' + "9" * 4000 + "}").encode(), 422),
+    "5000-digit-amount": ((_JOB + '"budget_usd": ' + "9" * 5000 + "}").encode(), 400),
+    "amount-as-string": ((_JOB + '"budget_usd": "500"}').encode(), 422),
+    "huge-ts-number": ((_JOB + '"budget_usd": 1, "ts": 1e30}').encode(), 422),
+    "ts-past-year-9999-in-utc": (
+        (_JOB + '"budget_usd": 1, "ts": "9999-12-31T23:00:00-05:00"}').encode(),
+        422,
+    ),
+    "ts-year-0": ((_JOB + '"budget_usd": 1, "ts": "0000-01-01T00:00:00"}').encode(), 422),
+    "lone-surrogate-text": ((_JOB + '"budget_usd": 1, "title": "\\ud800"}').encode(), 422),
+    "lone-surrogate-key": ((_JOB + '"budget_usd": 1, "\\ud800": 1}').encode(), 422),
+    "deep-nesting": (b"[" * 50_000 + b"]" * 50_000, 400),
+    "latin-1-bytes": ((_JOB + '"budget_usd": 1, "title": "caf\xe9"}').encode("latin-1"), 400),
+}
+
+
+@pytest.mark.parametrize("path", ["/v1/score", "/v1/events"])
+@pytest.mark.parametrize("name", list(NASTY_BODIES))
+def test_no_bad_body_is_a_500(client: httpx.Client, path: str, name: str) -> None:
+    """422 in FastAPI's shape naming the problem; 400 where FastAPI cannot decode the body at
+    all (an integer over Python's 4300-digit limit, nesting past the recursion limit, bytes that
+    are not UTF-8). The 422 body stays JSON even when the input it echoes is not (``1e400``,
+    ``"\\ud800"``)."""
+    content, expected = NASTY_BODIES[name]
+    response = client.post(path, content=content, headers={"Content-Type": "application/json"})
+    assert response.status_code == expected, response.text
+    detail = response.json()["detail"]
+    if expected == 422:
+        assert all({"loc", "msg", "type"} <= set(problem) for problem in detail)
+
+
 def test_a_huge_body_is_refused_with_413(client: httpx.Client) -> None:
     huge = json.dumps(event("message", "u1", text="x" * (2 * MAX_BODY_BYTES)))
     assert (
@@ -259,9 +252,10 @@ def test_a_huge_body_is_refused_with_413(client: httpx.Client) -> None:
 # ---------------------------------------------------------------------------------- metrics
 def test_metrics_count_requests_decisions_and_latency(client: httpx.Client, base_url: str) -> None:
     before = metric_samples(httpx.get(f"{base_url}/metrics").text)
+    user_id = signed_up(client)
     for _ in range(3):
         httpx.get(f"{base_url}/healthz")
-    client.post("/v1/score", json=event("message", new_user()))
+    client.post("/v1/score", json=event("message", user_id))
     httpx.post(f"{base_url}/v1/score", json=event("message", new_user()))  # no key: 401
     response = httpx.get(f"{base_url}/metrics")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
@@ -295,11 +289,32 @@ def test_metrics_count_requests_decisions_and_latency(client: httpx.Client, base
     assert after[("scamguard_ready", ())] == 1.0
 
 
+def test_metrics_label_events_by_their_full_path(client: httpx.Client, base_url: str) -> None:
+    before = metric_samples(httpx.get(f"{base_url}/metrics").text)
+    signed_up(client)  # POST /v1/events
+    client.post("/v1/investigate", json={})  # 422
+    httpx.get(f"{base_url}/no/such/path")
+    after = metric_samples(httpx.get(f"{base_url}/metrics").text)
+    key = (
+        "scamguard_http_requests_total",
+        (("method", "POST"), ("route", "/v1/events"), ("status", "200")),
+    )
+    assert after[key] - before.get(key, 0.0) == 1
+    routes = {
+        dict(labels)["route"] for name, labels in after if name == "scamguard_http_requests_total"
+    }
+    paths = set(client.get("/openapi.json").json()["paths"])
+    assert "/v1/events" in routes and "/events" not in routes
+    assert routes <= paths | {"/openapi.json", "/docs", "/redoc", "unmatched"} | {
+        r for r in routes if r.startswith("/docs-assets/")
+    }, routes - paths
+
+
 # ---------------------------------------------------------------------------------- readiness
 def test_not_ready_without_a_model_answers_503_with_the_reason(tmp_settings) -> None:
     with live_server(create_app(tmp_settings)) as url:
         assert httpx.get(f"{url}/healthz").status_code == 200
-        ready = httpx.get(f"{url}/readyz")
+        ready = wait_loaded(url)
         assert ready.status_code == 503
         reason = ready.json()["reason"]
         assert "champion model not loaded" in reason and "online features not loaded" in reason
@@ -311,166 +326,10 @@ def test_not_ready_without_a_model_answers_503_with_the_reason(tmp_settings) -> 
 
 def test_keeps_serving_when_the_tracking_db_goes_away(trained_env, tmp_path) -> None:
     settings = mirror_settings(trained_env, tmp_path / "data", copy=("mlflow.db",))
-    with live_server(create_app(settings)) as url:
+    with serve(create_app(settings)) as url:
         (settings.data_dir / "mlflow.db").unlink()
         response = httpx.post(
-            f"{url}/v1/score", json=event("message", new_user()), headers={"X-API-Key": API_KEY}
+            f"{url}/v1/score", json=event("signup", new_user()), headers={"X-API-Key": API_KEY}
         )
         assert response.status_code == 200, response.text
         assert httpx.get(f"{url}/readyz").status_code == 200
-
-
-# ---------------------------------------------------------------------------------- online features
-@pytest.fixture(scope="module")
-def online(serve_settings) -> OnlineFeatures:
-    return OnlineFeatures.load(serve_settings)
-
-
-def message(
-    user_id: str, text: str = BENIGN_TEXT, recipient: str = "u-r1", ts: datetime | None = None
-) -> MessageEvent:
-    return MessageEvent(
-        event_type="message",
-        user_id=user_id,
-        recipient_id=recipient,
-        text=text,
-        **({"ts": ts} if ts else {}),
-    )
-
-
-def test_online_signup_gives_a_fresh_account_row(online: OnlineFeatures) -> None:
-    user_id = new_user()
-    f = online.features_for(
-        SignupEvent(
-            event_type="signup",
-            user_id=user_id,
-            role="client",
-            country="US",
-            email_domain="mailinator.com",
-            phone_country="NG",
-            ip="1.2.3.4",
-            device_id="d-1",
-            profile_text="Urgent: contact me on WhatsApp",
-        )
-    )
-    assert f["account_age_days"] == 0 and f["is_client"] == 1 and f["email_disposable"] == 1
-    assert f["phone_country_mismatch"] == 1 and f["kyc_none"] == 1 and f["profile_text_flags"] >= 2
-    assert f["messages_30d"] == 0 and f["devices_total"] == 1 and f["new_devices_7d"] == 1
-    assert f["job_budget_max"] is None
-
-
-def test_online_a_burst_of_messages_raises_the_counts_within_the_burst(
-    online: OnlineFeatures,
-) -> None:
-    user_id = new_user()
-    counts = [
-        online.features_for(message(user_id, SCAM_TEXT, recipient=f"u-r{i}")) for i in range(5)
-    ]
-    assert [c["messages_1h"] for c in counts] == [1, 2, 3, 4, 5]
-    assert [c["recipients_24h"] for c in counts] == [1, 2, 3, 4, 5]
-    assert counts[-1]["msg_contact_30d"] == 5 and counts[-1]["msg_multi_flag_30d"] == 5
-    assert counts[-1]["msg_flagged_share_30d"] == 1.0
-
-
-def test_online_a_known_user_starts_from_the_snapshot(
-    online: OnlineFeatures, known_user: str, snapshot: pl.DataFrame
-) -> None:
-    row = snapshot.filter(pl.col("user_id") == known_user).row(0, named=True)
-    f = online.features_for(message(known_user, ts=row["as_of"]))
-    assert f["messages_30d"] == row["messages_30d"] + 1
-    assert f["messages_1h"] == row["messages_1h"] + 1
-    assert f["account_age_days"] == pytest.approx(row["account_age_days"])
-    assert (
-        f["shared_device_users"] == row["shared_device_users"]
-    )  # graph features keep their snapshot value
-
-
-def test_online_a_known_but_inactive_user_starts_from_their_profile(
-    online: OnlineFeatures, serve_settings, snapshot: pl.DataFrame
-) -> None:
-    users = (
-        load_clean_tables(serve_settings)
-        .users.collect()
-        .join(snapshot.select("user_id"), on="user_id", how="anti")
-    )
-    user = users.row(0, named=True)
-    ts = datetime(2030, 1, 1, tzinfo=UTC)
-    f = online.features_for(message(user["user_id"], ts=ts))
-    assert f["account_age_days"] == pytest.approx((ts - user["signup_ts"]).total_seconds() / 86_400)
-    assert f["is_client"] == (user["role"] == "client") and f["kyc_verified"] == (
-        user["kyc_status"] == "verified"
-    )
-    logins = load_clean_tables(serve_settings).logins.collect()
-    devices = logins.filter(pl.col("user_id") == user["user_id"])["device_id"].n_unique()
-    assert f["messages_30d"] == 1  # the message itself: nothing else in the last 30 days
-    assert f["devices_total"] == devices  # the store holds the account's whole login history
-
-
-def test_online_new_devices_count_only_for_accounts_seen_from_signup(
-    online: OnlineFeatures, known_user: str, snapshot: pl.DataFrame
-) -> None:
-    user_id = new_user()
-    online.features_for(
-        SignupEvent(
-            event_type="signup",
-            user_id=user_id,
-            role="freelancer",
-            country="US",
-            email_domain="example.com",
-            phone_country="US",
-            ip="1.2.3.4",
-            device_id="d-1",
-        )
-    )
-    same = online.features_for(
-        LoginEvent(event_type="login", user_id=user_id, ip="1.2.3.4", device_id="d-1", country="US")
-    )
-    new = online.features_for(
-        LoginEvent(event_type="login", user_id=user_id, ip="5.6.7.8", device_id="d-2", country="RU")
-    )
-    assert (
-        same["new_devices_7d"],
-        new["new_devices_7d"],
-        new["new_countries_7d"],
-        new["logins_1h"],
-    ) == (1, 2, 2, 2)
-    ts = datetime(2031, 1, 1, tzinfo=UTC)  # after all history: only these logins are within 7 days
-    first, second = (
-        online.features_for(
-            LoginEvent(
-                event_type="login",
-                user_id=known_user,
-                ip="5.6.7.8",
-                device_id=d,
-                country="RU",
-                ts=ts,
-            )
-        )
-        for d in ("d-new-a", "d-new-b")
-    )
-    assert (first["new_devices_7d"], second["new_devices_7d"]) == (1, 2)  # known accounts too
-
-
-def test_online_events_leave_the_window_after_it_ends(online: OnlineFeatures) -> None:
-    user_id = new_user()
-    t0 = datetime(2030, 1, 1, tzinfo=UTC)
-    online.features_for(message(user_id, ts=t0))
-    later = online.features_for(message(user_id, ts=t0.replace(hour=3)))
-    assert later["messages_1h"] == 1 and later["messages_24h"] == 2
-
-
-def test_online_counts_are_thread_safe(online: OnlineFeatures) -> None:
-    user_id, ts = (
-        new_user(),
-        datetime.now(UTC),
-    )  # one instant: every recorded event is inside the windows
-    with ThreadPoolExecutor(8) as pool:
-        results = list(
-            pool.map(
-                lambda i: online.features_for(message(user_id, recipient=f"u-r{i}", ts=ts)),
-                range(64),
-            )
-        )
-    assert sorted(r["messages_24h"] for r in results) == list(
-        range(1, 65)
-    )  # no lost or doubled update

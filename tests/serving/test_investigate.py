@@ -111,8 +111,8 @@ def test_cli_investigate_prints_tables(cli_env: dict[str, str], scam_user: str) 
     assert "Linked accounts" in result.stdout
 
 
-def test_cli_investigate_an_unknown_user_exits_1_with_one_line(cli_env: dict[str, str]) -> None:
+def test_cli_investigate_an_unknown_user_exits_2_with_one_line(cli_env: dict[str, str]) -> None:
     result = CliRunner().invoke(app, ["investigate", "u999"], env={**cli_env, "COLUMNS": "400"})
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "unknown user u999" in lines[0]

@@ -14,9 +14,7 @@ from scamguard.cli import app
 from scamguard.settings import Settings, get_settings
 from serving.app import create_app
 from tests.agent.helpers import small_agent
-from tests.utils.server import live_server
-
-API_KEY = "test-key"
+from tests.serving.conftest import API_KEY, serve
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +33,7 @@ def users(agent_settings: Settings) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def base_url(agent_settings: Settings) -> Iterator[str]:
-    with live_server(create_app(agent_settings)) as url:
+    with serve(create_app(agent_settings)) as url:
         yield url
 
 

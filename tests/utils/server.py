@@ -11,10 +11,17 @@ from contextlib import contextmanager
 import httpx
 import uvicorn
 
+from serving.app import server_config
+
 
 @contextmanager
-def live_server(app, *, ready_path: str = "/healthz", timeout_s: float = 60.0) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def live_server(
+    app, *, ready_path: str = "/healthz", timeout_s: float = 60.0, log_level: str = "warning"
+) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """Serve ``app`` until the block exits; yields the base URL (``http://127.0.0.1:PORT``).
+
+    The server is configured as ``scamguard serve`` configures it (``serving.app.server_config``),
+    except that the process's logging set-up is left alone (handlers stay the test's).
 
     The socket is bound before the server starts (port 0: the OS picks a free port), so there is
     no race for the port. Waits until ``ready_path`` answers 200 (lifespan startup has run by
@@ -24,9 +31,7 @@ def live_server(app, *, ready_path: str = "/healthz", timeout_s: float = 60.0) -
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
-    )
+    server = uvicorn.Server(server_config(app, log_level=log_level, configure_logging=False))
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{port}", daemon=True
     )
