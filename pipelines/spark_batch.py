@@ -8,27 +8,32 @@ re-run of the same date:
   (``features.spark``); written first, then read back to score, so the features are computed once;
 * ``<data_dir>/scores/date=D/scores.parquet``: the champion's risk, decision and reasons through
   ``mlflow.pyfunc.spark_udf`` (the registered pyfunc itself, on the executors; its signature
-  declares every input double, so the features are cast first), then the known labels
-  (``models.overrides.apply_known_labels``, applied per partition);
+  declares every input double, so the features are cast first), ``model_decision``, then the
+  rules of ``settings.rules_path`` and the known labels of the merged label history, applied per
+  partition by the Polars functions ``models.rules.apply_rule_hits`` and
+  ``models.overrides.apply_known_labels``;
 * one ``batch`` record in the audit log (``engine: spark``).
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import polars as pl
 
-from features.spark.build import build_scoring_table, data_window
+from features.event_rows import day_events
+from features.spark.build import build_scoring_table, data_window, feature_dtypes
 from features.spark.io import write_parquet
 from features.spark.jobs import is_local
 from features.spark.labels import known_labels
-from features.spark.rows import polars_map
-from features.spark.tables import read_clean_tables
-from features.tables import end_of_day
+from features.spark.rows import polars_map, to_spark
+from features.spark.tables import read_tables
+from features.tables import end_of_day, load_clean_tables
 from models.overrides import apply_known_labels
+from models.rules import RuleSet, apply_rule_hits, batch_hits, load_rules
 from scamguard import tracking
 from scamguard.audit import append_audit
 from scamguard.schema import TS
@@ -37,7 +42,7 @@ from scamguard.settings import Settings
 from .batch import BatchResult, feature_snapshot_path, score_partition
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 # the pyfunc's outputs (models.pyfunc.OUTPUT_COLUMNS) as a Spark struct
 SCORE_TYPE = (
@@ -55,16 +60,56 @@ _SCORED_SCHEMA: dict[str, pl.DataType] = {
     "reason_2": pl.String(),
     "reason_3": pl.String(),
     "reasons": pl.List(pl.String()),
+    "model_decision": pl.String(),
     "override": pl.String(),
+    "rules": pl.List(pl.String()),
 }
+_HITS_SCHEMA: dict[str, pl.DataType] = {"user_id": pl.String(), "_rules": pl.List(pl.String())}
 
 
-def _apply_known(frame: pl.DataFrame) -> pl.DataFrame:
-    """One batch of scored rows, each with its known label columns (null: none), through
-    ``models.overrides.apply_known_labels``."""
-    known = frame.filter(pl.col("_label").is_not_null()).select("user_id", *_KNOWN).rename(_KNOWN)
-    scored = frame.drop(*_KNOWN)
-    return apply_known_labels(scored, known).select(*_SCORED_SCHEMA)
+def _decide(rules: RuleSet) -> Callable[[pl.DataFrame], pl.DataFrame]:
+    """The per-batch step after the model (``pipelines.batch.score_day``): ``model_decision``,
+    the rules that fired (``_rules``, null: none) by ``models.rules.apply_rule_hits``, then the
+    known label columns (null: none) by ``models.overrides.apply_known_labels``."""
+
+    def decide(frame: pl.DataFrame) -> pl.DataFrame:
+        hits = frame.filter(pl.col("_rules").is_not_null()).select(
+            "user_id", pl.col("_rules").alias("rules")
+        )
+        known = (
+            frame.filter(pl.col("_label").is_not_null()).select("user_id", *_KNOWN).rename(_KNOWN)
+        )
+        scored = frame.drop("_rules", *_KNOWN).with_columns(
+            pl.col("decision").alias("model_decision")
+        )
+        out = apply_rule_hits(scored, hits, rules)
+        return apply_known_labels(out, known).select(*_SCORED_SCHEMA)
+
+    return decide
+
+
+def rule_hits(
+    spark: SparkSession, settings: Settings, rules: RuleSet, features: DataFrame, as_of: datetime
+) -> DataFrame:
+    """``user_id, _rules``: the rules that fired for each scored user (``models.rules
+    .batch_hits`` on the driver, over the day's events before ``as_of`` and the features the
+    rules name), as a Spark DataFrame.
+
+    Scale limit: the driver holds the day's events (``features.event_rows.day_events``, read by
+    Polars from the clean tables) and one row per scored user of the named feature columns; a day
+    of a 50M-user marketplace is a few GB, past which the hits need a partitioned join instead.
+    """
+    hits = pl.DataFrame(schema={"user_id": pl.String(), "rules": pl.List(pl.String())})
+    if rules.rules:
+        wanted = sorted({f for r in rules.rules for f in r.when.features})
+        dtypes = feature_dtypes()
+        found = pl.from_arrow(features.select("user_id", *wanted).toArrow())
+        assert isinstance(found, pl.DataFrame)
+        found = found.with_columns(pl.col(c).cast(dtypes[c]) for c in wanted if c in dtypes)
+        tables = load_clean_tables(settings, analyst_labels=False)
+        events = day_events(tables, as_of - timedelta(days=1), as_of)
+        hits = batch_hits(rules, found, events)
+    return to_spark(spark, hits.rename({"rules": "_rules"}), _HITS_SCHEMA)
 
 
 def batch_score_spark(
@@ -74,8 +119,9 @@ def batch_score_spark(
     the data) with the `champion`, on ``spark``."""
     from pyspark.sql import functions as F
 
+    rules = load_rules(settings.rules_path)  # a bad file fails before anything is written
     local = is_local(spark)
-    tables = read_clean_tables(spark, settings.clean_dir, cache=local)
+    tables = read_tables(spark, settings, cache=local)
     day = day or data_window(tables)[1].date()
     as_of = end_of_day(day)
     version = tracking.resolve_alias(
@@ -101,9 +147,10 @@ def batch_score_spark(
     known = known_labels(tables.labels, tables.reports, as_of).select(
         "user_id", *(F.col(v).alias(k) for k, v in _KNOWN.items())
     )
+    hits = rule_hits(spark, settings, rules, features, as_of)
     out = polars_map(
-        scored.join(known, on="user_id", how="left"),
-        _apply_known,
+        scored.join(hits, on="user_id", how="left").join(known, on="user_id", how="left"),
+        _decide(rules),
         _SCORED_SCHEMA,
     ).select(
         *_SCORED_SCHEMA,
@@ -125,6 +172,7 @@ def batch_score_spark(
             "date": day.isoformat(),
             "rows": rows,
             "decisions": decisions,
+            "rules": {"file": rules.source, "ids": [r.id for r in rules.rules]},
             "model_version": version.version,
             "path": str(path),
         },

@@ -107,26 +107,37 @@ def active_spine(tables: SparkTables, instants: Sequence[int]) -> DataFrame:
 
 
 def attach_target(spine: DataFrame, labels: DataFrame) -> DataFrame:
-    """``label`` (1 if the user's scam had begun before ``as_of``) and ``typology``; users already
-    labelled scam before ``as_of`` dropped (``features.build.attach_target``)."""
+    """``label`` (1 if the user's scam had begun before ``as_of``) and ``typology``, from each
+    user's latest label in ``labels`` (the label history: greatest ``seq``); rows of users whose
+    latest label decided strictly before ``as_of`` is a scam dropped
+    (``features.build.attach_target`` with every label known)."""
     from pyspark.sql import functions as F
 
-    lab = labels.select(
-        "user_id",
-        F.col("label").alias("_label"),
-        F.unix_micros("decided_ts").alias("_decided"),
-        F.unix_micros("first_bad_ts").alias("_first_bad"),
+    lab = labels.select("user_id", "seq", "label", F.unix_micros("decided_ts").alias("_decided"))
+    final = labels.groupBy("user_id").agg(
+        F.max_by(F.struct("label", F.unix_micros("first_bad_ts").alias("fb")), "seq").alias("_f")
+    )
+    final = final.select("user_id", F.col("_f.label").alias("_label"), F.col("_f.fb").alias("_fb"))
+    known_then = (
+        spine.select("user_id", "g", "as_of")
+        .distinct()
+        .join(lab, on="user_id")
+        .filter(F.col("_decided") < F.col("as_of"))
+        .groupBy("user_id", "g")
+        .agg(F.max_by("label", "seq").alias("_then"))
+        .filter(F.col("_then").isin(list(SCAM_TYPOLOGIES)))
+        .select("user_id", "g")
     )
     is_scam = F.col("_label").isin(list(SCAM_TYPOLOGIES))
-    target = F.coalesce(is_scam & (F.col("_first_bad") < F.col("as_of")), F.lit(False))
+    target = F.coalesce(is_scam & (F.col("_fb") < F.col("as_of")), F.lit(False))
     return (
-        spine.join(lab, on="user_id", how="left")
-        .filter(F.coalesce(~(is_scam & (F.col("_decided") < F.col("as_of"))), F.lit(True)))
+        spine.join(known_then, on=["user_id", "g"], how="left_anti")
+        .join(final, on="user_id", how="left")
         .withColumn("label", target.cast("byte"))
         .withColumn(
             "typology", F.when(F.col("label") == 1, F.col("_label")).otherwise(F.lit("benign"))
         )
-        .drop("_label", "_decided", "_first_bad")
+        .drop("_label", "_fb")
     )
 
 

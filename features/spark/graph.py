@@ -2,7 +2,8 @@
 
 As of each instant, a user is linked to an identifier (device, IP, payment instrument) first seen
 with them strictly before it; identifiers shared by more than ``hub_limit`` users are left out;
-a neighbour is "known bad" once its scam label was decided strictly before the instant. All
+a neighbour is "known bad" when their latest label decided strictly before the instant is a
+scam (a later benign label clears them; ``features.spark.labels.bad_at``). All
 instants are evaluated together: every frame below is keyed by the instant's index ``g``.
 
 Connected components use the **large-star / small-star** algorithm of Kiveris et al., "Connected
@@ -30,9 +31,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from features.graph import GRAPH_FEATURES, HUB_LIMIT, LINK_KINDS
-from scamguard.schema import SCAM_TYPOLOGIES
 
 from .aggregates import KEYS, instant_index
+from .labels import bad_at
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -157,18 +158,15 @@ def add_graph_features(
     components' rounds.
 
     ``links``: ``features.spark.rows.identifier_links`` (``first_ts`` in microseconds);
-    ``labels``: the labels table.
+    ``labels``: the label history (``features.spark.labels``); a neighbour is known bad at an
+    instant when their latest label decided before it is a scam (``labels.bad_at``).
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     n = len(instants)
     wanted = spine.select(*KEYS).distinct()
-    bad_since = (
-        labels.filter(F.col("label").isin(list(SCAM_TYPOLOGIES)))
-        .groupBy("user_id")
-        .agg(F.min(F.unix_micros("decided_ts")).alias("bad_since"))
-    )
+    bad = bad_at(labels, instants)
     codes = user_codes(links)
     # live links per instant: first seen strictly before it (first instant after first_ts on)
     live = (
@@ -186,10 +184,7 @@ def add_graph_features(
         .select("g", "user_id", "code", "kind", "ident", F.col("_hub_min").alias("star"))
     )
     live = _checkpoint(live)
-    bad = F.coalesce(
-        F.col("bad_since") < F.element_at(F.array(*(F.lit(t) for t in instants)), F.col("g") + 1),
-        F.lit(False),
-    ).cast("long")
+    is_bad = F.coalesce(F.col("_bad"), F.lit(0).cast("long"))
 
     # components: each identifier's users joined to its smallest user
     components = connected_components(
@@ -200,8 +195,8 @@ def add_graph_features(
         .distinct()
         .join(components.labels.withColumnRenamed("node", "code"), on=["g", "code"], how="left")
         .withColumn("label", F.coalesce("label", "code"))
-        .join(bad_since, on="user_id", how="left")
-        .withColumn("_bad", bad)
+        .join(bad, on=["user_id", "g"], how="left")
+        .withColumn("_bad", is_bad)
     )
     sizes = linked.groupBy("g", "label").agg(
         F.count(F.lit(1)).alias("_size"), F.sum("_bad").alias("_bad_in")
@@ -224,8 +219,8 @@ def add_graph_features(
         .filter(F.col("user_id") != F.col("other"))
         .groupBy("g", "user_id", "other")
         .agg(*(F.max((F.col("kind") == k).cast("long")).alias(f"_{k}") for k in LINK_KINDS))
-        .join(bad_since.withColumnRenamed("user_id", "other"), on="other", how="left")
-        .withColumn("_bad", bad)
+        .join(bad.withColumnRenamed("user_id", "other"), on=["other", "g"], how="left")
+        .withColumn("_bad", is_bad)
     )
     neighbours = pairs.groupBy(*KEYS).agg(
         *(F.sum(f"_{k}").alias(f"shared_{k}_users") for k in LINK_KINDS),

@@ -16,7 +16,7 @@ from scamguard.settings import Settings
 
 from .build import build_training_table
 from .io import write_parquet
-from .tables import read_clean_tables
+from .tables import read_tables
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -39,7 +39,7 @@ def write_training_table(
 ) -> SparkFeatureRun:
     """Build the training table on ``spark`` and write it to ``features/training.parquet``."""
     local = is_local(spark)
-    tables = read_clean_tables(spark, settings.clean_dir, cache=local)
+    tables = read_tables(spark, settings, cache=local)
     built = build_training_table(tables, as_of_times)
     path = write_parquet(built.frame, settings.features_dir / "training.parquet")
     return SparkFeatureRun(path=path, instants=built.instants, graph_rounds=built.graph_rounds)

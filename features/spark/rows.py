@@ -34,7 +34,7 @@ from .tables import SparkTables, spark_schema
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
 
 US = pl.Int64  # integer microseconds since the epoch (UTC)
 
@@ -92,6 +92,15 @@ def polars_map(
             yield from _small_lists(_to_spark_frame(result, schema).to_arrow()).to_batches()
 
     return frame.mapInArrow(run, out_schema)
+
+
+def to_spark(spark: SparkSession, frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> DataFrame:
+    """A small Polars frame made on the driver (a label history, rule hits) as a Spark
+    DataFrame with ``schema``'s columns (unsigned integers widened, as ``polars_map`` does)."""
+    table = _small_lists(_to_spark_frame(frame, schema).to_arrow())
+    return spark.createDataFrame(
+        table, spark_schema({n: _arrow_dtype(t) for n, t in schema.items()})
+    )
 
 
 def _small_lists(table: pa.Table) -> pa.Table:

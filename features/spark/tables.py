@@ -7,7 +7,7 @@ columns and types (``scamguard.schema``); a missing table reads as an empty fram
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +15,7 @@ import polars as pl
 
 from scamguard.io import PARTITION_COLUMN
 from scamguard.schema import TABLES
+from scamguard.settings import Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -96,3 +97,13 @@ def read_clean_tables(
     if cache:
         tables = {name: frame.cache() for name, frame in tables.items()}
     return SparkTables(**tables)
+
+
+def read_tables(spark: SparkSession, settings: Settings, *, cache: bool = False) -> SparkTables:
+    """The clean tables of ``settings`` (:func:`read_clean_tables`) with ``labels`` the merged
+    label history the Polars engine reads (``features.spark.labels.read_label_history``: the
+    platform's and the analysts' labels, with ``source`` and ``seq``)."""
+    from .labels import read_label_history
+
+    tables = read_clean_tables(spark, settings.clean_dir, cache=cache)
+    return replace(tables, labels=read_label_history(spark, settings).cache())

@@ -1,9 +1,12 @@
-"""Spark against Polars on the small simulated marketplace of ``trained_env``: the same training
-table (every feature; counts exactly, floats to 1e-9 relative, the same nulls and rows) and the
-same batch scores (risk to 1e-9, the same decisions, reasons and overrides)."""
+"""Spark against Polars on the small simulated marketplace of ``trained_env``, with analysts'
+labels that reverse platform labels and a rules file (``relabelled``): the same training table
+(every feature; counts exactly, floats to 1e-9 relative, the same nulls and rows) and the same
+batch scores (risk to 1e-9, the same model decisions, rules, decisions, reasons and overrides).
+One Spark session and one trained world serve every test."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +16,15 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components as scipy_components
 
 from features.build import FEATURE_COLUMNS
+from features.build import build_training_table as build_polars_table
 from features.spark.build import build_training_table, to_polars
 from features.spark.graph import connected_components
-from features.spark.tables import read_clean_tables
+from features.spark.tables import read_tables
+from features.tables import end_of_data, load_clean_tables
 from pipelines.batch import batch_score
 from pipelines.spark_batch import batch_score_spark
+from scamguard.analyst_labels import AnalystLabel, append_analyst_label
+from scamguard.schema import SCAM_TYPOLOGIES
 from scamguard.settings import Settings
 
 
@@ -37,27 +44,97 @@ def mismatches(expected: pl.DataFrame, actual: pl.DataFrame, columns: list[str])
     return out
 
 
-def test_spark_training_table_equals_the_polars_one(spark, trained_env, training_table):
-    built = build_training_table(read_clean_tables(spark, trained_env.clean_dir, cache=True))
+RULES = """
+rules:
+  - id: linked-review
+    owner: trust-ops
+    note: shares identifiers with several users
+    action: review
+    when:
+      features: {linked_users: {gte: 3}}
+  - id: busy-message-block
+    owner: trust-ops
+    note: messages many recipients in a day
+    action: block
+    when:
+      event_types: [message]
+      features: {recipients_24h: {gte: 4}}
+"""
+
+
+@pytest.fixture(scope="module")
+def relabelled(trained_env: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """``trained_env``'s clean tables and registry under a data dir of its own, where analysts
+    (through the store ``scamguard label`` writes) cleared 15 scam-labelled users with a benign
+    label a week after their scam one, and labelled 15 unlabelled active users scam (some with
+    ``first_bad_ts``, one at the very instant of a platform label); and with a rules file."""
+    where = tmp_path_factory.mktemp("relabelled") / "data"
+    where.mkdir(parents=True)
+    (where / "clean").symlink_to(trained_env.clean_dir.resolve())
+    (where / "rules.yaml").write_text(RULES)
+    settings = Settings(data_dir=where, api_key="test-key", mlflow_uri=trained_env.tracking_uri)
+    tables = load_clean_tables(settings, analyst_labels=False)
+    labels = tables.labels.collect().sort("user_id")
+    scams = labels.filter(pl.col("label").is_in(SCAM_TYPOLOGIES)).head(15)
+    for row in scams.iter_rows(named=True):
+        ts = row["decided_ts"] + timedelta(days=7)
+        append_analyst_label(
+            settings, AnalystLabel(user_id=row["user_id"], label="benign", ts=ts, analyst="ana")
+        )
+    lo, hi = end_of_data(tables) - timedelta(days=35), end_of_data(tables) - timedelta(days=2)
+    active = (
+        tables.users.filter(pl.col("signup_ts") < lo)
+        .join(labels.lazy(), on="user_id", how="anti")
+        .select("user_id", "signup_ts")
+        .sort("user_id")
+        .collect()
+        .head(15)
+    )
+    for i, row in enumerate(active.iter_rows(named=True)):
+        ts = lo + (hi - lo) * i / 15
+        first = row["signup_ts"] + timedelta(days=1) if i % 2 else None
+        # the first one at the very time of a platform label: the analyst's wins the tie
+        ts = labels["decided_ts"][0] if i == 0 else ts
+        append_analyst_label(
+            settings,
+            AnalystLabel(
+                user_id=row["user_id"],
+                label=SCAM_TYPOLOGIES[i % len(SCAM_TYPOLOGIES)],
+                ts=ts,
+                first_bad_ts=first,
+                analyst="bob",
+            ),
+        )
+    return settings
+
+
+def test_spark_training_table_equals_the_polars_one(spark, relabelled, training_table):
+    expected = build_polars_table(load_clean_tables(relabelled))
+    # the analysts' labels change the table (targets, dropped rows, known-bad neighbours)
+    assert not expected.equals(training_table)
+    built = build_training_table(read_tables(spark, relabelled, cache=True))
     table = to_polars(built.frame)
-    assert table.columns == training_table.columns
-    assert table.schema == training_table.schema  # to_polars restores the Polars dtypes
+    assert table.columns == expected.columns
+    assert table.schema == expected.schema  # to_polars restores the Polars dtypes
     # same rows in the same order (as_of, user_id), then every cell
-    assert table.select("user_id", "as_of").equals(training_table.select("user_id", "as_of"))
-    assert mismatches(training_table, table, ["label", "typology", "split", *FEATURE_COLUMNS]) == {}
+    assert table.select("user_id", "as_of").equals(expected.select("user_id", "as_of"))
+    assert mismatches(expected, table, ["label", "typology", "split", *FEATURE_COLUMNS]) == {}
     assert built.graph_rounds >= 1
 
 
-def _scoring_settings(trained_env: Settings, where: Path) -> Settings:
-    """Settings writing under ``where`` that read ``trained_env``'s clean tables and registry."""
+def _scoring_settings(settings: Settings, where: Path) -> Settings:
+    """Settings writing under ``where`` that read ``settings``' clean tables, analyst labels,
+    rules and registry."""
     where.mkdir(parents=True)
-    (where / "clean").symlink_to(trained_env.clean_dir.resolve())
-    return Settings(data_dir=where, api_key="test-key", mlflow_uri=trained_env.tracking_uri)
+    for name in ("clean", "labels", "rules.yaml"):
+        if (settings.data_dir / name).exists():
+            (where / name).symlink_to((settings.data_dir / name).resolve())
+    return Settings(data_dir=where, api_key="test-key", mlflow_uri=settings.tracking_uri)
 
 
-def test_spark_batch_scores_equal_the_polars_ones(spark, trained_env, tmp_path):
-    expected = batch_score(_scoring_settings(trained_env, tmp_path / "polars"))
-    result = batch_score_spark(_scoring_settings(trained_env, tmp_path / "spark"), spark)
+def test_spark_batch_scores_equal_the_polars_ones(spark, relabelled, tmp_path):
+    expected = batch_score(_scoring_settings(relabelled, tmp_path / "polars"))
+    result = batch_score_spark(_scoring_settings(relabelled, tmp_path / "spark"), spark)
     assert (result.date, result.rows, result.decisions, result.model_version) == (
         expected.date,
         expected.rows,
@@ -65,10 +142,15 @@ def test_spark_batch_scores_equal_the_polars_ones(spark, trained_env, tmp_path):
         expected.model_version,
     )
     polars_scores, spark_scores = pl.read_parquet(expected.path), pl.read_parquet(result.path)
+    # the rules fired, decided some users and the known labels others
+    overrides = polars_scores["override"].drop_nulls()
+    assert polars_scores["rules"].list.len().sum() > 0
+    assert overrides.str.starts_with("rule:").any() and (~overrides.str.starts_with("rule:")).any()
     assert spark_scores.schema == polars_scores.schema
     assert spark_scores["user_id"].equals(polars_scores["user_id"])
     assert mismatches(polars_scores, spark_scores, ["risk"]) == {}
-    same = ["decision", "reason_1", "reason_2", "reason_3", "reasons", "override", "model_version"]
+    same = ["decision", "model_decision", "rules", "reason_1", "reason_2", "reason_3", "reasons"]
+    same += ["override", "model_version"]
     assert spark_scores.select(same).equals(polars_scores.select(same))
     # the features scored were written beside the scores, as the Polars job writes them
     snapshots = [
