@@ -188,7 +188,8 @@ def main() -> None:
         if not (data / "clean" / "labels").exists():
             print(f"simulating {users:,} users", file=log, flush=True)
             run_measured(_prepare, users, args.weeks, str(data))
-        print(f"{users:,} users: Polars", file=log, flush=True)
+        load_start = os.getloadavg()[0]
+        print(f"{users:,} users: Polars (load {load_start:.1f})", file=log, flush=True)
         p_wall, p_rss, p = run_measured(_polars, str(data), str(data / "polars.parquet"))
         print(f"{users:,} users: Spark {args.master}", file=log, flush=True)
         s_wall, s_rss, s = run_measured(_spark, str(data), args.master, args.driver_memory)
@@ -196,6 +197,7 @@ def main() -> None:
         results.append(
             {
                 "users": users,
+                "load_avg_start": load_start,
                 "load_avg": os.getloadavg()[0],
                 "polars_s": p["seconds"],
                 "polars_wall_s": p_wall,
