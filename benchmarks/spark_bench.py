@@ -199,13 +199,13 @@ def main() -> None:
                 "users": users,
                 "load_avg_start": load_start,
                 "load_avg": os.getloadavg()[0],
-                "polars_s": p["seconds"],
+                "polars_s": p["seconds"],  # type: ignore[index]
                 "polars_wall_s": p_wall,
                 "polars_peak_gb": p_rss,  # type: ignore[index]
-                "spark_s": s["seconds"],
+                "spark_s": s["seconds"],  # type: ignore[index]
                 "spark_wall_s": s_wall,
                 "spark_peak_gb": s_rss,  # type: ignore[index]
-                "rows": p["rows"],
+                "rows": p["rows"],  # type: ignore[index]
                 "graph_rounds": s["graph_rounds"],  # type: ignore[index]
                 "mismatches": {k: v for k, v in diff.items() if not k.startswith("rows")},
                 "rows_spark": diff["rows_spark"],
