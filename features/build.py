@@ -145,7 +145,12 @@ def data_window(tables: Tables) -> tuple[datetime, datetime]:
 
 def snapshot_times(tables: Tables) -> list[datetime]:
     """Weekly ``as_of`` instants ending at midnight after the last event, with at least 14 days of history."""
-    lo, hi = data_window(tables)
+    return weekly_snapshots(*data_window(tables))
+
+
+def weekly_snapshots(lo: datetime, hi: datetime) -> list[datetime]:
+    """Weekly instants ending at midnight after ``hi``, none with less than 14 days after ``lo``
+    (the rule of :func:`snapshot_times`, for any engine's data window)."""
     end = datetime.combine(hi.date() + timedelta(days=1), datetime.min.time(), tzinfo=hi.tzinfo)
     times = []
     t = end
@@ -228,13 +233,11 @@ def assign_split(
     df: pl.DataFrame, *, test_snapshots: int = 2, valid_snapshots: int = 1
 ) -> pl.DataFrame:
     """Time-based split: the latest snapshots are test, the ones before are valid, the rest train."""
-    times = df["as_of"].unique().sort().to_list()
-    if len(times) < test_snapshots + valid_snapshots + 1:
-        raise ValueError(
-            f"need at least {test_snapshots + valid_snapshots + 1} weekly snapshots for a time split, got {len(times)}: simulate more weeks"
-        )
-    test_from = times[-test_snapshots]
-    valid_from = times[-(test_snapshots + valid_snapshots)]
+    valid_from, test_from = split_bounds(
+        df["as_of"].unique().sort().to_list(),
+        test_snapshots=test_snapshots,
+        valid_snapshots=valid_snapshots,
+    )
     return df.with_columns(
         pl.when(pl.col("as_of") >= test_from)
         .then(pl.lit("test"))
@@ -243,6 +246,18 @@ def assign_split(
         .otherwise(pl.lit("train"))
         .alias("split")
     )
+
+
+def split_bounds(
+    times: list[datetime], *, test_snapshots: int = 2, valid_snapshots: int = 1
+) -> tuple[datetime, datetime]:
+    """(first valid ``as_of``, first test ``as_of``) of a table whose snapshots are ``times``
+    (sorted, distinct); raises ValueError when there are too few for a time split."""
+    if len(times) < test_snapshots + valid_snapshots + 1:
+        raise ValueError(
+            f"need at least {test_snapshots + valid_snapshots + 1} weekly snapshots for a time split, got {len(times)}: simulate more weeks"
+        )
+    return times[-(test_snapshots + valid_snapshots)], times[-test_snapshots]
 
 
 def build_training_table(

@@ -12,8 +12,9 @@ import dataclasses
 import json
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated, Literal, cast
 
 import typer
 from rich.table import Table
@@ -50,6 +51,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+Engine = Literal["polars", "spark"]
 
 # Libraries that log their own housekeeping at INFO (MLflow creating its tables, Alembic's
 # migrations): a command's output is its tables and, on failure, one error line.
@@ -145,6 +148,8 @@ def features(
             help="Snapshot instants (ISO, UTC), repeatable; default: weekly to the end of the data.",
         ),
     ] = None,
+    engine: Annotated[Engine, typer.Option(help="polars (one machine) or spark.")] = "polars",
+    master: Annotated[str, typer.Option(help="Spark master URL (--engine spark).")] = "local[*]",
 ) -> Path:
     """Build the point-in-time-correct training table from the clean tables."""
     import polars as pl
@@ -154,13 +159,18 @@ def features(
 
     settings = get_settings()
     times = [parse_instant(t) for t in as_of] if as_of else None
-    with console.status("building features"):
-        started = time.perf_counter()
-        table = build_training_table(load_clean_tables(settings), times)
-        elapsed = time.perf_counter() - started
-    settings.features_dir.mkdir(parents=True, exist_ok=True)
     path = settings.features_dir / "training.parquet"
-    table.write_parquet(path)
+    with console.status(f"building features ({engine})"):
+        started = time.perf_counter()
+        if engine == "spark":
+            _spark_features(master, times)
+            table = pl.read_parquet(path)
+        else:
+            table = build_training_table(load_clean_tables(settings), times)
+        elapsed = time.perf_counter() - started
+    if engine == "polars":
+        settings.features_dir.mkdir(parents=True, exist_ok=True)
+        table.write_parquet(path)
     summary = table.group_by("split").agg(rows=pl.len(), scams=pl.col("label").sum()).sort("split")
     console.print(
         kv_table(
@@ -177,6 +187,17 @@ def features(
         )
     )
     return path
+
+
+def _spark_features(master: str, times: list[datetime] | None) -> None:
+    from features.spark.jobs import write_training_table
+    from features.spark.session import spark_session
+
+    spark = spark_session(master)
+    try:
+        write_training_table(spark, get_settings(), times)
+    finally:
+        spark.stop()
 
 
 @app.command()
@@ -272,13 +293,26 @@ def batch_score(
             "--date", help="Date to score (YYYY-MM-DD); default: the latest date in the data."
         ),
     ] = None,
+    engine: Annotated[Engine, typer.Option(help="polars (one machine) or spark.")] = "polars",
+    master: Annotated[str, typer.Option(help="Spark master URL (--engine spark).")] = "local[*]",
 ) -> object:
     """Score every user active up to DATE with the `champion` model; re-running replaces that date."""
     from pipelines.batch import batch_score as run_batch
 
     settings = get_settings()
-    with console.status("scoring"):
-        result = run_batch(settings, parse_day(date_) if date_ else None)
+    day = parse_day(date_) if date_ else None
+    with console.status(f"scoring ({engine})"):
+        if engine == "spark":
+            from features.spark.session import spark_session
+            from pipelines.spark_batch import batch_score_spark
+
+            spark = spark_session(master)
+            try:
+                result = batch_score_spark(settings, spark, day)
+            finally:
+                spark.stop()
+        else:
+            result = run_batch(settings, day)
     console.print(
         kv_table(
             f"Batch scores for {result.date}",

@@ -10,7 +10,9 @@ Every stage that logs a run or loads a registered model goes through here:
   tracking and registry URIs (and their environment variables) are restored on exit, so library
   code leaves no process-wide state behind;
 * :func:`resolve_alias` / :func:`load_python_model` — a registered model by alias, resolved to its
-  exact version first so the version reported is the version loaded.
+  exact version first so the version reported is the version loaded;
+* :func:`spark_udf` — a registered version as a Spark UDF (``mlflow.pyfunc.spark_udf``), for
+  batch scoring past one machine.
 
 Importing this module does no work; MLflow itself is imported inside the functions.
 """
@@ -121,6 +123,29 @@ def load_python_model(settings: Settings, version: RegisteredVersion) -> Any:
 
     with tracking(settings):
         return mlflow.pyfunc.load_model(version.uri).unwrap_python_model()
+
+
+def spark_udf(
+    settings: Settings, spark: Any, version: RegisteredVersion, *, result_type: str
+) -> tuple[Any, list[str]]:
+    """(a Spark UDF scoring with the pyfunc of ``version``, its signature's input columns in order).
+
+    ``mlflow.pyfunc.spark_udf`` in this Python environment (``env_manager="local"``): the model's
+    files are copied to the executors once and each Python worker loads it once. ``result_type``:
+    a DDL struct, e.g. ``"risk double, decision string"``. Call the UDF on a ``struct`` of the input
+    columns, cast as the signature declares them.
+    """
+    import mlflow.pyfunc
+    from mlflow.models import get_model_info
+
+    with tracking(settings):
+        signature = get_model_info(version.uri).signature
+        udf = mlflow.pyfunc.spark_udf(
+            spark, version.uri, result_type=result_type, env_manager="local"
+        )
+    if signature is None:
+        raise ValueError(f"{version.uri} has no signature: its input columns are unknown")
+    return udf, list(signature.inputs.input_names())
 
 
 @contextmanager
