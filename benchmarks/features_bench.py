@@ -16,7 +16,12 @@ components, and the online store's per-event latency, in one run.
    ``connected_components`` against iterative min-label propagation in Polars.
 5. **Online store**: backfill the SQLite store as of the start of the last day, then replay the
    next ``--online-events`` endpoint events through ``OnlineStore.score`` (record the event, read
-   the actor's 72 features just after it): p50 / p99 / max latency per event.
+   the actor's 72 features just after it): p50 / p99 / max latency per event. ``--processes
+   1,2`` runs it once per entry, with that many processes sharing the store file (each replays
+   every N-th event, all at once; a latency then includes waiting for the other's transaction).
+   ``--online-only`` skips steps 2-4:
+
+    .venv/bin/python benchmarks/features_bench.py --users 200000 --online-only --processes 1,2
 
 ``--json`` prints the results as one JSON object on stdout (progress goes to stderr). Other jobs
 on the machine slow every number here; the table shows the load average at start and end.
@@ -33,8 +38,10 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -122,14 +129,57 @@ def compare(polars_table: pl.DataFrame, pandas_table: pl.DataFrame) -> dict[str,
     return out
 
 
-def replay_latency(
-    frames: dict[str, pl.DataFrame], store_file: Path, n_events: int
-) -> dict[str, float]:
-    """Backfill the store as of the start of the last day, replay the next events through
-    ``OnlineStore.score``; per-event latency in milliseconds."""
-    from features.build import Tables
-    from features.online import OnlineStore, backfill
+def _endpoint_events(frames: dict[str, pl.DataFrame], start: datetime, n_events: int) -> list:
+    """The first ``n_events`` events from ``start`` on, in time (then load) order."""
     from scamguard.schema import LOAD_ORDER, TABLES
+
+    events = []
+    for order, name in enumerate(LOAD_ORDER):
+        when = TABLES[name].time_column
+        rows = frames[name].filter(pl.col(when) >= start).sort(when).head(n_events)
+        events += [(row[when], order, name, row) for row in rows.iter_rows(named=True)]
+    return sorted(events, key=lambda e: (e[0], e[1]))[:n_events]
+
+
+def _replay(
+    store_file: str, events: list, barrier: object | None = None
+) -> list[tuple[float, float]]:
+    """Replay ``events`` through one ``OnlineStore`` of ``store_file``; (wall, CPU) seconds per
+    scored event (the CPU time of this thread: what other jobs on the machine do not inflate)."""
+    from features.online import OnlineStore
+
+    store = OnlineStore(store_file)
+    if barrier is not None:
+        barrier.wait()  # type: ignore[attr-defined]
+    latencies = []
+    for at, _, table, row in events:
+        if table not in ENDPOINT_TABLES:
+            store.ingest(table, row)  # reports and labels are recorded, not scored
+            continue
+        if table == "payments":
+            actor = row["payee_id"] if row["kind"] == "payout" else row["payer_id"]
+        else:
+            actor = row[ACTOR[table]]
+        t0, c0 = time.perf_counter(), time.thread_time()
+        store.score(table, row, actor, at)
+        latencies.append((time.perf_counter() - t0, time.thread_time() - c0))
+    store.close()
+    return latencies
+
+
+def _replay_child(store_file: str, events: list, barrier: object, out: str) -> None:
+    Path(out).write_text(json.dumps(_replay(store_file, events, barrier)))
+
+
+def replay_latency(
+    frames: dict[str, pl.DataFrame], store_file: Path, n_events: int, processes: int = 1
+) -> dict[str, Any]:
+    """Backfill the store as of the start of the last day, replay the next events through
+    ``OnlineStore.score``; per-event latency in milliseconds. With ``processes`` > 1, that many
+    processes share the store file, each replaying every ``processes``-th event at once (a
+    latency then includes waiting for another process's write transaction)."""
+    from features.build import Tables
+    from features.online import backfill
 
     last = frames["messages"]["ts"].max()
     assert isinstance(last, datetime)
@@ -137,36 +187,44 @@ def replay_latency(
     started = time.perf_counter()
     backfill(store_file, Tables.from_frames(frames), start)
     backfill_s = time.perf_counter() - started
-    events = []
-    for order, name in enumerate(LOAD_ORDER):
-        when = TABLES[name].time_column
-        rows = frames[name].filter(pl.col(when) >= start).sort(when).head(n_events)
-        events += [(row[when], order, name, row) for row in rows.iter_rows(named=True)]
-    events = sorted(events, key=lambda e: (e[0], e[1]))[:n_events]
-    store = OnlineStore(store_file)
-    latencies, unscored = [], 0
-    for at, _, table, row in events:
-        if table not in ENDPOINT_TABLES:
-            store.ingest(table, row)  # reports and labels are recorded, not scored
-            unscored += 1
-            continue
-        if table == "payments":
-            actor = row["payee_id"] if row["kind"] == "payout" else row["payer_id"]
-        else:
-            actor = row[ACTOR[table]]
-        t0 = time.perf_counter()
-        store.score(table, row, actor, at)
-        latencies.append(time.perf_counter() - t0)
-    store.close()
-    ms = np.array(latencies) * 1e3
+    events = _endpoint_events(frames, start, n_events)
+    started = time.perf_counter()
+    if processes == 1:
+        latencies = _replay(str(store_file), events)
+    else:
+        # spawn, not fork: Polars' thread pool does not survive a fork (a child that evaluates a
+        # Polars expression, e.g. a non-ASCII text's flags, would hang holding the write lock)
+        ctx = multiprocessing.get_context("spawn")
+        barrier = ctx.Barrier(processes)
+        outs = [store_file.with_name(f"latencies-{k}.json") for k in range(processes)]
+        children = [
+            ctx.Process(
+                target=_replay_child,
+                args=(str(store_file), events[k::processes], barrier, str(outs[k])),
+            )
+            for k in range(processes)
+        ]
+        for child in children:
+            child.start()
+        for child in children:
+            child.join()
+            if child.exitcode != 0:
+                raise RuntimeError(f"a replay process failed (exit code {child.exitcode})")
+        latencies = [tuple(x) for out in outs for x in json.loads(out.read_text())]
+    wall_s = time.perf_counter() - started
+    ms, cpu_ms = (np.array(latencies) * 1e3).T
     return {
         "backfill_s": backfill_s,
+        "processes": processes,
         "events": len(latencies),
-        "unscored": unscored,
+        "unscored": len(events) - len(latencies),
+        "events_per_s": len(events) / wall_s,
         "p50_ms": float(np.percentile(ms, 50)),
         "p99_ms": float(np.percentile(ms, 99)),
         "max_ms": float(ms.max()),
         "mean_ms": float(ms.mean()),
+        "cpu_p50_ms": float(np.percentile(cpu_ms, 50)),
+        "cpu_p99_ms": float(np.percentile(cpu_ms, 99)),
     }
 
 
@@ -243,6 +301,25 @@ def polars_vs_pandas(frames: dict[str, pl.DataFrame], n: int) -> dict[str, objec
     }
 
 
+def offline_parts(frames: dict, args: argparse.Namespace, results: dict, say: Callable) -> None:
+    """Steps 2-4: the Polars training table, Polars against pandas, graph components."""
+    from features.build import Tables, build_training_table
+
+    say(f"Polars: training table, {results['events']:,} events")
+    t0 = time.perf_counter()
+    table = build_training_table(Tables.from_frames(frames))
+    results["polars_s"] = time.perf_counter() - t0
+    results["rows"] = table.height
+    results["features"] = table.width - 5
+    results["peak_rss_gb"] = peak_rss_gb()
+    del table
+    n = min(args.pandas_users, args.users)
+    say(f"Polars vs pandas on {n:,} users")
+    results.update(polars_vs_pandas(frames, n))
+    say("graph components: scipy vs Polars label propagation")
+    results["components"] = components(frames)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=1_000_000, help="users to simulate")
@@ -253,13 +330,20 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--online-events", type=int, default=20_000, help="events replayed online")
     parser.add_argument(
+        "--processes",
+        type=lambda v: [int(x) for x in v.split(",")],
+        default=[1],
+        help="processes sharing the online store, one replay each (e.g. 1,2)",
+    )
+    parser.add_argument(
+        "--online-only", action="store_true", help="only the online store's part (step 5)"
+    )
+    parser.add_argument(
         "--cache-dir", type=Path, help="keep the simulated world (and reuse it) here"
     )
     parser.add_argument("--json", action="store_true", help="print the results as one JSON object")
     args = parser.parse_args(argv)
     console = Console(stderr=args.json)
-
-    from features.build import Tables, build_training_table
 
     load_start = os.getloadavg()[0]
     cache = args.cache_dir or Path(tempfile.mkdtemp(prefix="features_bench_"))
@@ -278,27 +362,22 @@ def main(argv: list[str] | None = None) -> dict:
                 for t in ("logins", "jobs", "proposals", "messages", "payments", "reports")
             )
 
-            progress.update(
-                task, description=f"Polars: training table, {results['events']:,} events"
-            )
-            t0 = time.perf_counter()
-            table = build_training_table(Tables.from_frames(frames))
-            results["polars_s"] = time.perf_counter() - t0
-            results["rows"] = table.height
-            results["features"] = table.width - 5
-            results["peak_rss_gb"] = peak_rss_gb()
-            del table
-
-            n = min(args.pandas_users, args.users)
-            progress.update(task, description=f"Polars vs pandas on {n:,} users")
-            results.update(polars_vs_pandas(frames, n))
-
-            progress.update(task, description="graph components: scipy vs Polars label propagation")
-            results["components"] = components(frames)
-
-            progress.update(task, description="online store: backfill, then replay events")
-            online = replay_latency(frames, cache / "online_store.sqlite", args.online_events)
-            results["online"] = online
+            if not args.online_only:
+                offline_parts(frames, args, results, lambda d: progress.update(task, description=d))
+            runs = []
+            for processes in args.processes:
+                progress.update(
+                    task, description=f"online store: backfill, replay ({processes} processes)"
+                )
+                store_file = cache / "online_store.sqlite"
+                load = os.getloadavg()[0]
+                run = replay_latency(frames, store_file, args.online_events, processes)
+                run["load_avg_start_end"] = [round(load, 2), round(os.getloadavg()[0], 2)]
+                runs.append(run)
+                for p in cache.glob("online_store.sqlite*"):
+                    p.unlink()
+            results["online_runs"] = runs
+            online = results["online"] = runs[0]
             results["online_p50_ms"] = online["p50_ms"]
             results["online_p99_ms"] = online["p99_ms"]
             results["peak_rss_end_gb"] = peak_rss_gb()
@@ -314,8 +393,29 @@ def main(argv: list[str] | None = None) -> dict:
     if args.json:
         print(json.dumps(results))
     else:
-        console.print(render(results))
+        console.print(render_online(results) if args.online_only else render(results))
     return results
+
+
+def render_online(r: dict) -> Table:
+    """The online part only (``--online-only``): one row per number of processes."""
+    table = Table(
+        title=f"Online store: {r['users']:,} users, {r['events']:,} events, {r['cpus']} CPUs"
+    )
+    columns = ("processes", "events", "events/s", "p50 / p99 ms", "CPU p50 / p99 ms", "max ms")
+    for column in (*columns, "load avg"):
+        table.add_column(column, justify="right")
+    for o in r["online_runs"]:
+        table.add_row(
+            str(o["processes"]),
+            f"{o['events']:,}",
+            f"{o['events_per_s']:,.0f}",
+            f"{o['p50_ms']:.2f} / {o['p99_ms']:.2f}",
+            f"{o['cpu_p50_ms']:.2f} / {o['cpu_p99_ms']:.2f}",
+            f"{o['max_ms']:.1f}",
+            "{} -> {}".format(*o["load_avg_start_end"]),
+        )
+    return table
 
 
 def render(r: dict) -> Table:

@@ -12,8 +12,8 @@
    table: messages (real texts), proposals and job posts. For mlflow, the same users' feature rows
    from the latest batch snapshot (``dataframe_split``, one row per request): mlflow scores the
    features it is given, ours records the event, computes the features and scores them.
-3. **Servers**, one at a time on the same machine: ``scamguard serve`` (one process: the SQLite
-   online store takes one writer) and ``mlflow models serve -m models:/<name>/<version>
+3. **Servers**, one at a time on the same machine: ``scamguard serve --workers W`` for each W of
+   ``--workers`` (default 1; the workers share the SQLite online store) and ``mlflow models serve -m models:/<name>/<version>
    --env-manager local`` (``--mlflow-workers``, default 1).
 4. **Load**: one asyncio + httpx client with ``C`` requests in flight (``--concurrency``, default
    1, 16 and 64), ``--warmup`` seconds, then ``--seconds`` measured: requests/s and p50 / p99
@@ -213,7 +213,7 @@ class Server:
                 self.proc.kill()
 
 
-def ours(data_dir: Path) -> Server:
+def ours(data_dir: Path, workers: int = 1) -> Server:
     port = _free_port()
     env = {
         **os.environ,
@@ -222,6 +222,7 @@ def ours(data_dir: Path) -> Server:
         "PYTHONPATH": str(ROOT),
     }
     argv = [sys.executable, "-m", "scamguard.cli", "serve", "--port", str(port)]
+    argv += ["--workers", str(workers)]
     argv += ["--log-level", "info"]  # as deployed: one request line each (to /dev/null here)
     return Server("ours", argv, env, port, "/readyz")
 
@@ -337,6 +338,12 @@ def main(argv: list[str] | None = None) -> dict:
         "--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 16, 64]
     )
     parser.add_argument("--mlflow-workers", type=int, default=1, help="mlflow's uvicorn workers.")
+    parser.add_argument(
+        "--workers",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=[1],
+        help="Our server's worker processes, one run each (e.g. 1,2).",
+    )
     parser.add_argument("--skip-mlflow", action="store_true")
     parser.add_argument("--skip-text", action="store_true")
     parser.add_argument("--json", action="store_true", help="Print the results as JSON.")
@@ -348,12 +355,20 @@ def main(argv: list[str] | None = None) -> dict:
     results: dict = {"machine": {"cpus": os.cpu_count(), "load_before": load_before}}
     key = {"X-API-Key": API_KEY}
     args.work_dir.mkdir(parents=True, exist_ok=True)
-    server = ours(data_dir)
-    server.log = open(args.work_dir / "ours.log", "w")  # noqa: SIM115
-    with server:
-        results["ours"] = run_levels(server, "/v1/score", payloads["non_text"], key, args)
-        if not args.skip_text:
-            results["ours_text"] = run_levels(server, "/v1/score", payloads["text"], key, args)
+    for workers in args.workers:
+        suffix = "" if workers == args.workers[0] else f"_w{workers}"
+        server = ours(data_dir, workers)
+        server.log = open(args.work_dir / f"ours{suffix}.log", "w")  # noqa: SIM115
+        _log(f"  ours with {workers} worker(s)")
+        with server:
+            results[f"ours{suffix}"] = run_levels(
+                server, "/v1/score", payloads["non_text"], key, args
+            )
+            if not args.skip_text:
+                results[f"ours_text{suffix}"] = run_levels(
+                    server, "/v1/score", payloads["text"], key, args
+                )
+    results["ours_workers"] = args.workers
     if not args.skip_mlflow:
         server = mlflow_server(data_dir, champion_uri(data_dir), args.mlflow_workers)
         server.log = open(args.work_dir / "mlflow.log", "w")  # noqa: SIM115
@@ -381,10 +396,12 @@ def _print(results: dict, *, as_json: bool) -> None:
     levels = [k for k in results["ours"]]
     for level in levels:
         table.add_column(level, justify="right")
-    cell: Callable[[dict], str] = lambda r: f"{r['rps']:,.0f}/s  {r['p50_ms']} / {r['p99_ms']}"  # noqa: E731
-    for name in ("ours", "ours_text", "mlflow"):
-        if name in results:
-            table.add_row(name, *[cell(results[name][lv]) for lv in levels])
+    cell: Callable[[dict], str] = lambda r: (  # noqa: E731
+        f"{r['rps']:,.0f}/s  {r['p50_ms']} / {r['p99_ms']}  cpu {r['server_cpu_ms_per_request']}"
+    )
+    for name, by_level in results.items():
+        if name.startswith(("ours", "mlflow")) and isinstance(by_level, dict):
+            table.add_row(name, *[cell(by_level[lv]) for lv in levels])
     Console(stderr=False).print(table)
     print(f"load average before / after: {results['machine']}")
     if "rps_ratio_c16" in results:

@@ -11,6 +11,7 @@ posts and proposals over all history before ``as_of``.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import polars as pl
@@ -51,8 +52,34 @@ def text_flags(text: pl.Expr) -> list[pl.Expr]:
 
 def text_findings(text: str) -> list[str]:
     """The heuristics one text trips, in words (same regexes as the features), in flag order."""
-    flags = pl.select(text_flags(pl.lit(text, dtype=pl.String))).row(0, named=True)
-    return [FLAG_WORDS[name] for name in TEXT_FLAGS if flags[f"flag_{name}"]]
+    return [
+        FLAG_WORDS[name] for name, hit in zip(TEXT_FLAGS, flag_values(text), strict=True) if hit
+    ]
+
+
+# Python's ``re`` and Polars' (Rust) regex engine agree on these patterns for ASCII text, except
+# that Python's ``\s`` also matches the separators U+001C..U+001F; other texts go to Polars.
+_PY_FLAGS = tuple(re.compile(pattern) for pattern in TEXT_FLAGS.values())
+_SEPARATORS = frozenset("\x1c\x1d\x1e\x1f")
+
+
+def flag_values(text: str | None) -> tuple[int, ...]:
+    """The 0/1 flags of one text, in ``TEXT_FLAGS`` order: the values of :func:`text_flags` (null
+    text gives zeros). An ASCII text is matched with Python's ``re`` (no Polars call: the online
+    path, one event at a time); any other text with the Polars expressions themselves. Held equal
+    to :func:`text_flags` by ``tests/features/test_online_rows.py``."""
+    if not text:
+        return (0,) * len(_PY_FLAGS)
+    if text.isascii() and _SEPARATORS.isdisjoint(text):
+        return tuple(int(p.search(text) is not None) for p in _PY_FLAGS)
+    return tuple(pl.select(text_flags(pl.lit(text, dtype=pl.String))).row(0))
+
+
+def derived_values(flags: tuple[int, ...]) -> tuple[int, int, int]:
+    """``flagged, multi_flag, pays_outside`` of one text's flags: :func:`derived_indicators`."""
+    n = sum(flags)
+    named = dict(zip(TEXT_FLAGS, flags, strict=True))
+    return int(n > 0), int(n >= 2), int(named["off_platform"] + named["money"] > 0)
 
 
 def derived_indicators() -> list[pl.Expr]:

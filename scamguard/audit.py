@@ -32,7 +32,8 @@ def append_audit(settings: Settings, record: dict) -> None:
 
 
 class AuditLog:
-    """The audit log file held open for appending (thread-safe: lines never interleave).
+    """The audit log file held open for appending (thread-safe, and safe across processes: lines
+    never interleave).
 
     Each record is flushed to the operating system as it is written (a crash of the process loses
     nothing; a crash of the machine may lose what the OS had not written yet). Opened on the first
@@ -42,17 +43,18 @@ class AuditLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._fh: IO[str] | None = None
+        self._fh: IO[bytes] | None = None
 
     def append(self, record: dict) -> None:
         """Append ``record`` (plus ``logged_at``)."""
-        line = _line(record)
+        line = _line(record).encode("utf-8")
         with self._lock:
             if self._fh is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (held open)
+                self._fh = open(self.path, "ab", buffering=0)  # noqa: SIM115 (held open)
+            # one write() of the whole line on an O_APPEND file: lines of several processes (the
+            # server's workers) never interleave
             self._fh.write(line)
-            self._fh.flush()
 
     def close(self) -> None:
         with self._lock:

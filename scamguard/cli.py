@@ -335,14 +335,28 @@ def serve(
     log_level: Annotated[
         str, typer.Option(help="debug, info (one line per request), warning, error.")
     ] = "info",
+    workers: Annotated[
+        int,
+        typer.Option(min=1, help="Worker processes (uvicorn); they share the online store file."),
+    ] = 1,
 ) -> None:
     """Start the real-time scoring endpoint (FastAPI on uvicorn)."""
-    import uvicorn
+    from fastapi import FastAPI
 
-    from serving.app import create_app, server_config
+    from features.online.local import open_store
+    from serving.app import APP_FACTORY, create_app, serve, server_config
 
-    config = server_config(create_app(get_settings()), host=host, port=port, log_level=log_level)
-    uvicorn.Server(config).run()
+    settings = get_settings()  # bad settings fail here, once, not in every worker
+    app: FastAPI | str
+    if workers > 1:
+        open_store(settings).close()  # a first-start backfill: once, before the workers start
+        app = APP_FACTORY
+    else:
+        app = create_app(settings)
+    config = server_config(
+        app, host=host, port=port, log_level=log_level, workers=workers, factory=workers > 1
+    )
+    serve(config)
 
 
 @app.command()

@@ -22,6 +22,7 @@ uvicorn configuration ``scamguard serve`` runs (and the tests' live server).
 from __future__ import annotations
 
 import math
+import socket
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -155,12 +156,28 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
+APP_FACTORY = "serving.app:app_from_environment"  # what each worker process imports
+
+
+def app_from_environment() -> FastAPI:
+    """The app for the settings of the environment (``scamguard.settings.get_settings``): the
+    factory each uvicorn worker process calls (``scamguard serve --workers N``)."""
+    from scamguard.settings import get_settings
+
+    return create_app(get_settings())
+
+
 def server_config(
-    app: FastAPI, *, log_level: str = "info", configure_logging: bool = True, **kwargs: Any
+    app: FastAPI | str,
+    *,
+    log_level: str = "info",
+    configure_logging: bool = True,
+    **kwargs: Any,
 ) -> uvicorn.Config:
     """How ``app`` is served: uvicorn with its access log off (``serving.logs`` writes a
     pseudonymised one) and, with ``configure_logging``, uvicorn's console logging extended to the
-    ``scamguard`` loggers. ``kwargs`` go to ``uvicorn.Config`` (host, port, ...)."""
+    ``scamguard`` loggers. ``kwargs`` go to ``uvicorn.Config`` (host, port, workers, ...);
+    several workers need ``app`` as an import string (:data:`APP_FACTORY`, ``factory=True``)."""
     config = uvicorn.Config(
         app,
         log_level=log_level,
@@ -171,3 +188,20 @@ def server_config(
     )
     silence_uvicorn_access_log()
     return config
+
+
+def serve(config: uvicorn.Config) -> None:
+    """Run ``config`` until stopped: one process, or ``config.workers`` worker processes sharing
+    one listening socket (uvicorn's supervisor restarts a worker that dies). The workers share
+    the online store file (``features.online.store``: one writer transaction at a time, counters
+    in the database); metrics are per worker."""
+    if config.workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        # asyncio sets TCP_NODELAY only on sockets whose proto is TCP; uvicorn's bound socket says
+        # 0, so without this each small response waited for a delayed ACK (~44 ms a request)
+        bound = config.bind_socket()
+        sock = socket.socket(fileno=bound.detach())  # family, type and proto read from the fd
+        Multiprocess(config, sockets=[sock]).run()
+    else:
+        uvicorn.Server(config).run()

@@ -27,6 +27,8 @@ from typing import cast
 from features.graph import HUB_LIMIT, LINK_KINDS
 from scamguard.schema import SCAM_TYPOLOGIES
 
+from .counters import Counters
+
 GRAPH_SCHEMA = """
 CREATE TABLE IF NOT EXISTS idents (
     ident_id INTEGER PRIMARY KEY,
@@ -74,11 +76,10 @@ class _Search:
 class ComponentIndex:
     """Links, labels and components in the SQLite connection ``db`` (caller owns transactions)."""
 
-    def __init__(self, db: sqlite3.Connection, *, hub_limit: int = HUB_LIMIT):
+    def __init__(self, db: sqlite3.Connection, counters: Counters, *, hub_limit: int = HUB_LIMIT):
         self.db = db
+        self.counters = counters  # component ids come from the database's ``comp_id`` counter
         self.hub_limit = hub_limit
-        row = db.execute("SELECT COALESCE(MAX(comp_id), 0) FROM comps").fetchone()
-        self._next_comp = int(row[0]) + 1
 
     # ------------------------------------------------------------------ writes
     def add_link(self, user_id: str, kind: str, ident: str, ts: int) -> None:
@@ -229,8 +230,7 @@ class ComponentIndex:
         )
 
     def _new_comp(self, *, size: int, bad: int) -> int:
-        comp = self._next_comp
-        self._next_comp += 1
+        comp = self.counters.next("comp_id")  # in the caller's write transaction
         self.db.execute(
             "INSERT INTO comps (comp_id, size, bad) VALUES (?, ?, ?)", (comp, size, bad)
         )

@@ -103,6 +103,7 @@ def backfill(
     step("graph")
 
     store.set_meta("loaded_through", str(t))
+    store.counters.seed(overwrite=True)  # the bulk load wrote rows behind the counters' back
     db.execute("COMMIT")
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()

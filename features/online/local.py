@@ -8,6 +8,7 @@ replaced, so stop the server first.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 from datetime import datetime
 from pathlib import Path
@@ -39,9 +40,14 @@ def load_store(settings: Settings, as_of: datetime | None = None) -> OnlineStore
 
 
 def open_store(settings: Settings) -> OnlineStore:
-    """Open the store, backfilling it first (as of the end of the data) if it does not exist."""
+    """Open the store, backfilling it first (as of the end of the data) if it does not exist
+    (one process at a time: a file lock beside the store)."""
     path = store_path(settings)
-    if not path.exists():
-        log.info("no online store at %s: backfilling it from the clean tables", path)
-        return load_store(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # processes starting together (server workers) backfill once: the first takes the lock
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            log.info("no online store at %s: backfilling it from the clean tables", path)
+            return load_store(settings)
     return OnlineStore(path)

@@ -5,7 +5,8 @@ Every feature is computed from the same definitions as the offline builder:
 - ``ingest(table, row)`` takes one raw row in the contract schema of ``scamguard.schema`` (a
   sign-up is a ``users`` row, a label a ``labels`` row) and evaluates the offline row-level
   definitions on it (the expressions behind ``features.ledger.ledger_rows`` / ``sighting_rows``,
-  ``features.profile.profile_rows``, ``features.graph.link_rows``, in one Polars select), then
+  ``features.profile.profile_rows``, ``features.graph.link_rows``, by their plain-Python twin
+  ``features.online.rows.map_row``, held equal to the Polars plans by a parity test), then
   stores their output: ledger rows (reads look back over the longest window,
   ``aggregates.retention``; ``compact`` drops older rows), running totals of the all-history
   aggregates (``aggregates.total_update``), first sightings, identifier links and components
@@ -21,8 +22,13 @@ everything ingested. Reading at ``as_of`` therefore equals the offline builder w
 ingested event is before ``as_of``: the real-time case (the endpoint ingests an event at ``ts``
 and reads at ``ts + 1us``, so the event itself counts) and the parity test's replay.
 
-One connection, guarded by a lock: ``ingest`` and ``features`` are thread-safe; ``score``
-(ingest then read, atomically) is what the endpoint calls. Run one writer process per store file.
+One connection per store object, guarded by a lock: ``ingest`` and ``features`` are thread-safe;
+``score`` (ingest then read, in one write transaction) is what the endpoint calls. Several
+processes may share one file (the server's workers): every write is one ``BEGIN IMMEDIATE``
+transaction (SQLite admits one writer at a time; the others wait up to ``BUSY_TIMEOUT_S``), and
+the ids the store hands out (ledger ``seq``, component ids) and its user count are counters in the
+database advanced inside that transaction (``features.online.counters``), so N processes give
+the features and components one process gives for the same events in the same commit order.
 """
 
 from __future__ import annotations
@@ -33,10 +39,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 from pathlib import Path
-
-import polars as pl
+from typing import cast
 
 from features.aggregates import (
     Count,
@@ -48,25 +52,20 @@ from features.aggregates import (
     total_update,
 )
 from features.build import ACTIVITY_FEATURES, FEATURE_COLUMNS
-from features.graph import GRAPH_FEATURES, HUB_LIMIT, LINK_TABLES, link_plan
-from features.ledger import (
-    LEDGER_SCHEMA,
-    LEDGER_TABLES,
-    SIGHTING_TABLES,
-    indicator_exprs,
-    ledger_plan,
-    sighting_plan,
-)
-from features.profile import STATIC_PROFILE_FEATURES, account_age_days, profile_exprs
-from features.text import TEXT_INDICATORS, text_flags
+from features.graph import GRAPH_FEATURES, HUB_LIMIT
+from features.ledger import LEDGER_SCHEMA
+from features.profile import STATIC_PROFILE_FEATURES, account_age_days
 from scamguard.schema import TABLES
 
+from .counters import COUNTERS_SCHEMA, Counters
 from .graph import GRAPH_SCHEMA, ComponentIndex
+from .rows import as_utc, map_row
 from .seen import SEEN_SCHEMA, SeenEvents
 
 SCHEMA_VERSION = "1"
 LEDGER_COLUMNS: tuple[str, ...] = tuple(c for c in LEDGER_SCHEMA.names() if c != "user_id")
 _ROW_FIELDS = tuple(c for c in LEDGER_COLUMNS if c != "kind")
+BUSY_TIMEOUT_S = 30.0  # a write waits this long for another process's transaction
 NULL_VALUE = "\x00null"  # sighting values are part of a primary key: a null is stored as this
 
 SCHEMA = f"""
@@ -101,6 +100,7 @@ CREATE TABLE IF NOT EXISTS sightings (
 ) WITHOUT ROWID;
 {GRAPH_SCHEMA}
 {SEEN_SCHEMA}
+{COUNTERS_SCHEMA}
 """
 
 TOTALS = running_totals(ACTIVITY_FEATURES)
@@ -131,7 +131,10 @@ class OnlineStore:
     def __init__(self, path: Path | str, *, hub_limit: int = HUB_LIMIT):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        # timeout: how long a write waits for another process's transaction (SQLite's busy wait)
+        self.db = sqlite3.connect(
+            self.path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S
+        )
         for pragma in (
             "journal_mode = WAL",
             "synchronous = NORMAL",  # durable at checkpoints; a crash loses at most the last commits
@@ -142,15 +145,16 @@ class OnlineStore:
         ):
             self.db.execute(f"PRAGMA {pragma}")
         self.db.executescript(SCHEMA)
-        self.graph = ComponentIndex(self.db, hub_limit=hub_limit)
-        self.seen = SeenEvents(self.db)  # event ids recorded through the endpoint
         self._lock = threading.RLock()
-        self._seq = int(self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM ledger").fetchone()[0])
-        self._users = int(self.db.execute("SELECT COUNT(*) FROM profiles").fetchone()[0])
-        version = self.meta("schema_version")
-        if version is None:
-            self.set_meta("schema_version", SCHEMA_VERSION)
-        elif version != SCHEMA_VERSION:
+        self.counters = Counters(self.db)  # ids and counts, in the database (several processes)
+        self.graph = ComponentIndex(self.db, self.counters, hub_limit=hub_limit)
+        self.seen = SeenEvents(self.db)  # event ids recorded through the endpoint
+        with self.transaction():
+            self.counters.seed()  # a store from before the counters table: from its rows
+            version = self.meta("schema_version")
+            if version is None:
+                self.set_meta("schema_version", SCHEMA_VERSION)
+        if version is not None and version != SCHEMA_VERSION:
             raise RuntimeError(
                 f"{self.path} has store schema {version}, this code reads {SCHEMA_VERSION}: "
                 "rebuild it with `scamguard online-load`"
@@ -174,7 +178,7 @@ class OnlineStore:
 
     def info(self) -> StoreInfo:
         loaded = self.meta("loaded_through")
-        return StoreInfo(self.path, int(loaded) if loaded else None, self._users)
+        return StoreInfo(self.path, int(loaded) if loaded else None, self.counters.value("users"))
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -196,15 +200,17 @@ class OnlineStore:
         """Apply one raw row of ``table`` (contract schema; timestamps as UTC datetimes)."""
         if table not in TABLES:
             raise ValueError(f"unknown table {table!r}")
-        frame = pl.DataFrame([dict(row)], schema=TABLES[table].schema, orient="row")
         with self.transaction():
             if table == "labels":
-                r = frame.row(0, named=True)
-                self.graph.set_label(r["user_id"], r["label"], to_micros(r["decided_ts"]))
+                decided = as_utc(row["decided_ts"])
+                assert decided is not None  # the contract: never null
+                self.graph.set_label(
+                    cast(str, row["user_id"]), cast(str, row["label"]), to_micros(decided)
+                )
                 return
-            if table == "users" and self._has_profile(frame["user_id"][0]):
+            if table == "users" and self._has_profile(cast(str, row["user_id"])):
                 return  # a second sign-up breaks the users key: ingest would quarantine it
-            mapped = _map_one(table, frame)
+            mapped = map_row(table, row)  # the row-level plans in plain Python (rows.py)
             if mapped.profile is not None:
                 self._put_profile(mapped.profile)
             if mapped.ledger is not None:
@@ -227,15 +233,15 @@ class OnlineStore:
             f"VALUES ({', '.join('?' * len(cols))})",
             values,
         )
-        self._users += 1
+        self.counters.next("users")
 
     def _put_ledger_row(self, r: dict) -> None:
         ts = to_micros(r["ts"])
-        self._seq += 1
+        seq = self.counters.next("ledger_seq")
         self.db.execute(
             f"INSERT INTO ledger (user_id, seq, {', '.join(LEDGER_COLUMNS)}) "
             f"VALUES (?, ?, {', '.join('?' * len(LEDGER_COLUMNS))})",
-            (r["user_id"], self._seq, *(ts if c == "ts" else r[c] for c in LEDGER_COLUMNS)),
+            (r["user_id"], seq, *(ts if c == "ts" else r[c] for c in LEDGER_COLUMNS)),
         )
         for spec in TOTALS:
             value = total_update(spec, r)
@@ -311,7 +317,7 @@ class OnlineStore:
     def score(self, table: str, row: Mapping[str, object], user_id: str, ts: datetime) -> Features:
         """Ingest one event and read ``user_id``'s features just after it (``ts + 1us``), under
         one lock: what the endpoint does for each scored event."""
-        with self._lock:
+        with self.transaction():  # no other thread or process writes in between
             self.ingest(table, row)
             return self.features(user_id, to_micros(ts) + 1)
 
@@ -390,71 +396,3 @@ class OnlineStore:
 
 
 _COUNT_TOTALS = frozenset(s for s in TOTALS if isinstance(s, Count))
-
-
-@dataclass(frozen=True)
-class _Mapped:
-    """What one raw row becomes: at most one ledger row and one profile, and its sightings and
-    links (``(user_id, what, value, ts)`` / ``(user_id, kind, ident, ts)``)."""
-
-    ledger: dict | None
-    profile: dict | None
-    sightings: list[tuple]
-    links: list[tuple]
-
-
-def _map_one(table: str, frame: pl.DataFrame) -> _Mapped:
-    """Evaluate the row-level definitions (``ledger_plan``, ``sighting_plan``, ``link_plan``,
-    ``profile_exprs``: the offline expressions) on a one-row frame in one Polars query.
-
-    Offline, each is its own select / filter / explode over a whole table; here filters become
-    boolean columns and list columns are unpacked in Python: one select instead of four queries.
-    """
-    exprs: list[pl.Expr] = []
-    text = None
-    if table in LEDGER_TABLES:
-        columns, text = ledger_plan(table)
-        exprs += columns
-        exprs += _text_flags_of(table) if text is not None else _NO_TEXT_EXPRS
-    for prefix, plan, tables in (
-        ("s.", sighting_plan, SIGHTING_TABLES),
-        ("k.", link_plan, LINK_TABLES),
-    ):
-        if table in tables:
-            keep, columns = plan(table)
-            exprs += [c.name.prefix(prefix) for c in columns]
-            exprs.append((pl.lit(True) if keep is None else keep).alias(f"{prefix}keep"))
-    if table == "users":
-        exprs += [e.name.prefix("p.") for e in profile_exprs()]
-    out = frame.select(exprs)  # eager: on one row, far cheaper than planning a lazy query
-    if text is not None:
-        out = out.with_columns(indicator_exprs()[1])  # the derived indicators, from the flags
-    r = out.row(0, named=True)
-    ledger = None
-    if table in LEDGER_TABLES and r["kind"] is not None:
-        ledger = {c: r[c] for c in LEDGER_SCHEMA.names()}
-    sightings: list[tuple] = []
-    if r.get("s.keep"):
-        sightings = [
-            (r["s.user_id"], what, value, r["s.ts"])
-            for what, value in zip(r["s.what"], r["s.value"], strict=True)
-        ]
-    links: list[tuple] = []
-    if r.get("k.keep"):
-        links = [
-            (r["k.user_id"], kind, ident, r["k.ts"])
-            for kind, ident in zip(r["k.kind"], r["k.ident"], strict=True)
-        ]
-    profile = {k[2:]: v for k, v in r.items() if k.startswith("p.")} if table == "users" else None
-    return _Mapped(ledger, profile, sightings, links)
-
-
-_NO_TEXT_EXPRS = [pl.lit(0, dtype=pl.Int8).alias(name) for name in TEXT_INDICATORS]
-
-
-@cache
-def _text_flags_of(table: str) -> list[pl.Expr]:
-    """``features.text.text_flags`` of the table's text expression (``ledger_plan``)."""
-    text = ledger_plan(table)[1]
-    assert text is not None
-    return text_flags(text)
