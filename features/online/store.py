@@ -63,6 +63,7 @@ from scamguard.schema import TABLES
 
 from .graph import GRAPH_SCHEMA, ComponentIndex
 from .seen import SEEN_SCHEMA, SeenEvents
+from .text import TEXT_SCHEMA, TextDocuments
 
 SCHEMA_VERSION = "1"
 LEDGER_COLUMNS: tuple[str, ...] = tuple(c for c in LEDGER_SCHEMA.names() if c != "user_id")
@@ -101,6 +102,7 @@ CREATE TABLE IF NOT EXISTS sightings (
 ) WITHOUT ROWID;
 {GRAPH_SCHEMA}
 {SEEN_SCHEMA}
+{TEXT_SCHEMA}
 """
 
 TOTALS = running_totals(ACTIVITY_FEATURES)
@@ -144,6 +146,7 @@ class OnlineStore:
         self.db.executescript(SCHEMA)
         self.graph = ComponentIndex(self.db, hub_limit=hub_limit)
         self.seen = SeenEvents(self.db)  # event ids recorded through the endpoint
+        self.text = TextDocuments(self.db)  # scored documents: the textmodel_* features
         self._lock = threading.RLock()
         self._seq = int(self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM ledger").fetchone()[0])
         self._users = int(self.db.execute("SELECT COUNT(*) FROM profiles").fetchone()[0])
@@ -307,6 +310,12 @@ class OnlineStore:
         out.update(activity)
         out.update({name: graph[name] for name in GRAPH_FEATURES})
         return {name: out[name] for name in FEATURE_COLUMNS}
+
+    def text_features(self, user_id: str, as_of: datetime | int) -> Features:
+        """The ``textmodel_*`` features of ``user_id`` from the scored documents strictly before
+        ``as_of`` (``features.online.text``; documents are added with ``text.add``)."""
+        with self._lock:
+            return self.text.features(user_id, to_micros(as_of))
 
     def score(self, table: str, row: Mapping[str, object], user_id: str, ts: datetime) -> Features:
         """Ingest one event and read ``user_id``'s features just after it (``ts + 1us``), under
