@@ -55,6 +55,24 @@ def load_text_scorer(settings: Settings, alias: str = CHAMPION_ALIAS) -> TextSco
     )
 
 
+def load_text_scorer_uri(settings: Settings, uri: str) -> TextScorer:
+    """The text model at ``models:/scamguard-text/<version>`` (what a risk model's training run
+    records as ``text_model_uri``), loaded into memory."""
+    name, _, number = uri.removeprefix("models:/").partition("/")
+    if name != TEXT_MODEL_NAME or not number.isdigit():
+        raise ValueError(f"not a {TEXT_MODEL_NAME} version URI: {uri!r}")
+    version = tracking.client(settings).get_model_version(name, number)
+    registered = tracking.RegisteredVersion(name=name, version=number, run_id=version.run_id)
+    wrapper = tracking.load_python_model(settings, registered)
+    return TextScorer(
+        model_version=number,
+        model_uri=uri,
+        alias=None,
+        run_id=version.run_id,
+        predictor=wrapper.predictor,
+    )
+
+
 @dataclass(frozen=True)
 class ScoredCsv:
     """What :func:`score_csv` wrote: one output row per input row, same ids, same order."""
