@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import httpx
 import polars as pl
@@ -167,7 +168,7 @@ def test_scored_messages_change_the_text_features_as_offline(
         schema={"user_id": pl.String, "ts": ts, "kind": pl.String, "text": pl.String},
     )
     scored = score_documents(docs, scorer.predictor.predict_proba)
-    reads = [e["ts"] + US for e in events[1:]]
+    reads: list[datetime] = [cast(datetime, e["ts"]) + US for e in events[1:]]
     spine = pl.LazyFrame(
         {"user_id": [user] * 3, "as_of": reads}, schema={"user_id": pl.String, "as_of": ts}
     )
@@ -179,10 +180,10 @@ def test_scored_messages_change_the_text_features_as_offline(
     for got, want in zip(online, offline.iter_rows(named=True), strict=True):
         for name in TEXT_SCORE_FEATURES:
             a, b = got[name], want[name]
-            assert (a is None and b is None) or abs(a - b) <= 1e-6, (name, a, b)
+            assert (a is None and b is None) or abs(float(a or 0) - float(b)) <= 1e-6, (name, a, b)
     assert online[0]["textmodel_msg_max_30d"] is None  # before the first message
     assert online[2]["textmodel_msg_max_30d"] is not None
-    assert online[2]["textmodel_max"] >= online[0]["textmodel_profile"]
+    assert (online[2]["textmodel_max"] or 0.0) >= (online[0]["textmodel_profile"] or 1.0)
 
 
 def test_a_champion_with_text_features_and_no_text_model_is_not_ready(
