@@ -76,6 +76,6 @@ def load_served_text_model(settings: Settings, run_id: str | None) -> ServedText
         if uri
         else load_text_scorer(settings, MARKETPLACE_ALIAS)
     )
-    predictor = fast_predictor(scorer.predictor)
+    predictor = fast_predictor(scorer.predictor)  # an ensemble scores as it was registered
     log.info("text model %s loaded for the textmodel_* features", scorer.model_uri)
     return ServedTextModel(model_uri=scorer.model_uri, score=predictor.predict_proba)

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .ensemble import EnsemblePredictor
 from .model import TextPredictor, collate
 
 SCORE_TOLERANCE = 1e-4  # largest |P(scam) difference| accepted against the torch fp32 scores
@@ -86,12 +87,17 @@ class OnnxPredictor:
         return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
 
 
-def fast_predictor(predictor: TextPredictor) -> FastPredictor | OnnxPredictor:
+def fast_predictor(
+    predictor: TextPredictor | EnsemblePredictor,
+) -> FastPredictor | OnnxPredictor | EnsemblePredictor:
     """The endpoint's predictor for ``predictor``: ONNX Runtime when installed, else torch with
-    one thread (see the module docstring). The ONNX file is written to a temporary directory."""
+    one thread (see the module docstring). The ONNX file is written to a temporary directory.
+    An ensemble (``train-text``'s choice) is returned as it is, on one torch thread."""
+    torch.set_num_threads(1)
+    if not isinstance(predictor, TextPredictor):
+        return predictor
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
         return FastPredictor(predictor)
-    torch.set_num_threads(1)  # the export and any torch work left in the process
     return OnnxPredictor(predictor, Path(tempfile.mkdtemp(prefix="scamguard-onnx-")))

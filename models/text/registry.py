@@ -20,6 +20,7 @@ from .data import TextTable, read_text_csv
 from .train import CHAMPION_ALIAS, TEXT_MODEL_NAME
 
 if TYPE_CHECKING:
+    from .ensemble import EnsemblePredictor
     from .model import TextPredictor
 
 
@@ -31,7 +32,7 @@ class TextScorer:
     model_uri: str  # models:/scamguard-text/<version>
     alias: str | None
     run_id: str | None
-    predictor: TextPredictor = field(repr=False)
+    predictor: TextPredictor | EnsemblePredictor = field(repr=False)
 
     def score(self, texts: list) -> tuple[np.ndarray, list[str | None]]:  # type: ignore[type-arg]
         """(scores [N] with NaN for unusable rows, errors [N]); see ``pyfunc.score_texts``."""
