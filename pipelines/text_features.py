@@ -71,6 +71,8 @@ def with_text_features(
     new = docs.join(stored.select(KEY).unique(), on=KEY, how="anti")
     if new.height:
         new = score_documents(new, load_text_predictor(settings, run_id).predict_proba)
+    else:
+        new = new.with_columns(pl.lit(None, dtype=pl.Float64).alias("score"))
     scored = pl.concat([stored, new.select(stored.columns).cast(schema)])  # type: ignore[arg-type]
     present = text_score_columns(features.columns)
     return (
