@@ -102,16 +102,11 @@ def _tuned_lr(seed: int):  # type: ignore[no-untyped-def]
 
 
 def tfidf_lr(train_texts: list[str], y: np.ndarray, test_texts: list[str], seed: int) -> np.ndarray:
-    """(a): P(spam) for ``test_texts`` from TF-IDF word + char n-grams and a tuned logistic regression."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.pipeline import make_pipeline, make_union
+    """(a): P(spam) for ``test_texts`` from TF-IDF word + char n-grams and a tuned logistic
+    regression (``models.text.ensemble.fit_tfidf_lr``, the member ``train-text`` registers)."""
+    from models.text.ensemble import fit_tfidf_lr
 
-    features = make_union(
-        TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, min_df=1),
-        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2),
-    )
-    model = make_pipeline(features, _tuned_lr(seed)).fit(train_texts, y)
-    return model.predict_proba(test_texts)[:, 1]
+    return fit_tfidf_lr(train_texts, y, seed).predict_proba(test_texts)[:, 1]
 
 
 def embedding_lr(train_x: np.ndarray, y: np.ndarray, test_x: np.ndarray, seed: int) -> np.ndarray:

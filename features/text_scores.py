@@ -23,8 +23,9 @@ The investigation agent treats every ``textmodel_*`` column as the ``text_model`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -69,28 +70,51 @@ def text_score_columns(columns: list[str]) -> list[str]:
     return [c for c in columns if c.startswith(PREFIX)]
 
 
+# (table, author column, time column, kind, text column): one document per row and spec, the
+# table above. Offline (``text_documents``) and online (``document_rows``) both read this.
+DOCUMENT_SPECS: tuple[tuple[str, str, str, str, str], ...] = (
+    ("messages", "sender_id", "ts", "message", "text"),
+    ("jobs", "client_id", "ts", "job", "title"),
+    ("jobs", "client_id", "ts", "job", "description"),
+    ("proposals", "freelancer_id", "ts", "proposal", "cover_text"),
+    ("users", "user_id", "signup_ts", "profile", "profile_text"),
+)
+TEXT_TABLES = frozenset(spec[0] for spec in DOCUMENT_SPECS)
+
+
 def text_documents(
     *, users: pl.LazyFrame, messages: pl.LazyFrame, jobs: pl.LazyFrame, proposals: pl.LazyFrame
 ) -> pl.LazyFrame:
     """Every document (``user_id``, ``ts``, ``kind``, ``text``) of the contract tables; see the module docstring."""
-
-    def docs(frame: pl.LazyFrame, author: str, ts: str, kind: str, text: str) -> pl.LazyFrame:
-        return frame.select(
-            pl.col(author).alias("user_id"),
-            pl.col(ts).alias("ts"),
-            pl.lit(kind).alias("kind"),
-            pl.col(text).alias("text"),
-        ).cast(dict(DOCUMENT_SCHEMA))  # type: ignore[arg-type]
-
+    frames = {"users": users, "messages": messages, "jobs": jobs, "proposals": proposals}
     return pl.concat(
         [
-            docs(messages, "sender_id", "ts", "message", "text"),
-            docs(jobs, "client_id", "ts", "job", "title"),
-            docs(jobs, "client_id", "ts", "job", "description"),
-            docs(proposals, "freelancer_id", "ts", "proposal", "cover_text"),
-            docs(users, "user_id", "signup_ts", "profile", "profile_text"),
+            frames[table]
+            .select(
+                pl.col(author).alias("user_id"),
+                pl.col(ts).alias("ts"),
+                pl.lit(kind).alias("kind"),
+                pl.col(text).alias("text"),
+            )
+            .cast(dict(DOCUMENT_SCHEMA))  # type: ignore[arg-type]
+            for table, author, ts, kind, text in DOCUMENT_SPECS
         ]
     )
+
+
+def usable_text(text: object) -> bool:
+    """Whether a document's text can be scored: a string that is not blank (as ``score_documents``)."""
+    return isinstance(text, str) and text.strip() != ""
+
+
+def document_rows(table: str, row: Mapping[str, Any]) -> list[tuple[str, Any, str, str]]:
+    """The documents ``(user_id, ts, kind, text)`` of one raw row of ``table`` (``DOCUMENT_SPECS``),
+    usable texts only: the online twin of :func:`text_documents` (a job gives two)."""
+    return [
+        (row[author], row[ts], kind, row[text])
+        for t, author, ts, kind, text in DOCUMENT_SPECS
+        if t == table and usable_text(row.get(text))
+    ]
 
 
 def score_documents(
@@ -152,3 +176,34 @@ def add_text_score_features(spine: pl.LazyFrame, *, scored: pl.LazyFrame) -> pl.
         .with_columns(pl.col(c).fill_null(0).cast(pl.Int64) for c in _COUNTS)
         .with_columns(pl.col(c).cast(pl.Float64) for c in TEXT_SCORE_FEATURES if c not in _COUNTS)
     )
+
+
+def text_score_values(
+    documents: Iterable[tuple[int, str, float]], as_of: int
+) -> dict[str, float | int | None]:
+    """The ``textmodel_*`` aggregates of one user from its scored documents ``(ts, kind, score)``
+    (``ts`` and ``as_of`` in integer microseconds, UTC): the online twin of
+    :func:`add_text_score_features`, with the same time semantics (documents strictly before
+    ``as_of``; messages only when also at or after ``as_of - 30 days``), the same mean (an
+    ascending running sum, ``ordered_sum``) and the same nulls and zeros.
+    """
+    window_start = as_of - MESSAGE_WINDOW // timedelta(microseconds=1)
+    by_kind: dict[str, list[float]] = {kind: [] for kind in TEXT_KINDS}
+    for ts, kind, score in documents:
+        if ts < as_of and (kind != "message" or ts >= window_start):
+            by_kind[kind].append(score)
+    msgs, proposals = by_kind["message"], by_kind["proposal"]
+    total = 0.0
+    for s in sorted(msgs):  # ordered_sum: a cumulative sum in ascending order
+        total += s
+    everything = [s for scores in by_kind.values() for s in scores]
+    return {
+        "textmodel_msg_max_30d": max(msgs, default=None),
+        "textmodel_msg_mean_30d": total / len(msgs) if msgs else None,
+        "textmodel_msg_high_30d": sum(s >= HIGH_SCORE for s in msgs),
+        "textmodel_job_max": max(by_kind["job"], default=None),
+        "textmodel_proposal_max": max(proposals, default=None),
+        "textmodel_proposal_high": sum(s >= HIGH_SCORE for s in proposals),
+        "textmodel_profile": max(by_kind["profile"], default=None),
+        "textmodel_max": max(everything, default=None),
+    }

@@ -27,6 +27,7 @@ from features.labels import known_labels
 from features.tables import end_of_day, latest_date, load_clean_tables
 from models.overrides import apply_known_labels
 from models.rules import RuleSet, apply_rule_hits, batch_hits, load_rules
+from pipelines.text_features import needs_text_features, with_text_features
 from scamguard.audit import append_audit
 from scamguard.settings import Settings
 
@@ -116,6 +117,10 @@ def batch_score(  # type: ignore[no-untyped-def]
     tables = load_clean_tables(settings)
     day = day or latest_date(tables)
     scorer = scorer or load_scorer(settings, alias="champion")
+    if needs_text_features(scorer):  # a champion trained with the textmodel_* features
+        if features is None:
+            features = build_scoring_table(tables, end_of_day(day))
+        features = with_text_features(features, tables, settings, getattr(scorer, "run_id", None))
     out, features = score_day(tables, day, scorer, rules, features=features)
     as_of = end_of_day(day)
     out = out.with_columns(

@@ -34,6 +34,7 @@ from scamguard.audit import AuditLog
 from scamguard.settings import Settings
 from serving.metrics import ServingMetrics
 from serving.online import OnlineFeatures
+from serving.text import ServedTextModel, load_served_text_model, needs_text_model
 
 log = logging.getLogger("scamguard.serving")
 
@@ -64,6 +65,7 @@ class ServingState:
     metrics: ServingMetrics
     scorer: Scorer | None = None
     online: OnlineFeatures | None = None
+    text_model: ServedTextModel | None = None  # only when the champion reads textmodel_* features
     problems: dict[str, str] = field(default_factory=lambda: {"startup": STILL_LOADING})
     loading: bool = True  # until load() has finished, successfully or not
     model_source: str | None = None  # "registry", or "cache" when the registry was unreachable
@@ -86,6 +88,7 @@ class ServingState:
         except Exception as exc:
             log.exception("could not load the online features")
             problems["features"] = f"online features not loaded: {type(exc).__name__}: {exc}"
+        self._load_text_model(problems)
         if self.scorer is not None and self.online is not None:
             missing = sorted(set(self.scorer.feature_names) - set(self.online.feature_names))
             if missing:
@@ -104,6 +107,26 @@ class ServingState:
         self.problems = problems  # last: /readyz says "still loading" until here
         self.loading = False
         log.info("loaded in %.1f s: %s", time.perf_counter() - started, self.reason or "ready")
+
+    def _load_text_model(self, problems: dict[str, str]) -> None:
+        """The text model, when the champion reads ``textmodel_*`` features (``serving.text``);
+        a champion that needs it without one, or a store without document scores, is a problem."""
+        if self.scorer is None or not needs_text_model(self.scorer.feature_names):
+            return
+        run_id = getattr(self.scorer, "run_id", None)
+        try:
+            self.text_model = load_served_text_model(self.settings, run_id)
+        except Exception as exc:
+            log.exception("could not load the text model")
+            problems["text_model"] = (
+                "the champion reads textmodel_* features but no text model could be loaded "
+                f"(run `scamguard text-features`): {type(exc).__name__}: {exc}"
+            )
+        if self.online is not None and self.online.store.meta("text_scores") is None:
+            problems["text_scores"] = (
+                "the champion reads textmodel_* features but the online store holds no document "
+                "scores: run `scamguard online-load` after `scamguard text-features`"
+            )
 
     def _load_model(self, problems: dict[str, str]) -> None:
         """The champion from the registry (then cached locally), else the newest verified cached

@@ -57,7 +57,7 @@ def live_score(
         signup = store.signup_ts(user_id)
         profile_text = store.profile_text(user_id)
         as_of = last + 1  # just after the latest event: it counts
-        features = store.features(user_id, as_of)
+        features = {**store.features(user_id, as_of), **store.text_features(user_id, as_of)}
         known = known_label(store, user_id, as_of)
     finally:
         if own_store:

@@ -18,7 +18,7 @@ exact as of the read time (see ``features.online.store`` for the time semantics)
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -29,6 +29,8 @@ from features.online import OnlineStore
 from features.online.local import open_store
 from features.online.seen import NOT_SEEN
 from features.online.store import Features, to_micros
+from features.online.text import ScoredDocument
+from features.text_scores import TEXT_SCORE_FEATURES
 from models.overrides import KnownLabel
 from scamguard.events import Event, ScoreEvent
 from scamguard.settings import Settings
@@ -63,7 +65,7 @@ class OnlineFeatures:
         if loaded is None:
             raise ValueError(f"{store.path} was never backfilled: run `scamguard online-load`")
         self.as_of: datetime = _EPOCH + timedelta(microseconds=loaded)
-        self.feature_names: list[str] = list(FEATURE_COLUMNS)
+        self.feature_names: list[str] = [*FEATURE_COLUMNS, *TEXT_SCORE_FEATURES]
 
     @classmethod
     def load(cls, settings: Settings) -> OnlineFeatures:
@@ -91,9 +93,13 @@ class OnlineFeatures:
         with self.store.transaction():
             yield
 
-    def features_for(self, event: ScoreEvent) -> Features:
-        """Record ``event`` and return its acting user's features just after it (null = no data)."""
-        return self.store.score(event.table, event.to_row(), event.user_id, event.ts)
+    def features_for(self, event: ScoreEvent, documents: Sequence[ScoredDocument] = ()) -> Features:
+        """Record ``event`` (and its scored ``documents``: ``serving.text``) and return its acting
+        user's features just after it (null = no data), the ``textmodel_*`` ones included."""
+        with self.store.transaction():
+            self.store.text.add(documents)
+            features = self.store.score(event.table, event.to_row(), event.user_id, event.ts)
+            return {**features, **self.store.text_features(event.user_id, to_micros(event.ts) + 1)}
 
     def first_answer(self, event: Event) -> object:
         """What was answered the first time ``event``'s id was recorded for its table: the
@@ -109,8 +115,15 @@ class OnlineFeatures:
     def read_features(self, user_id: str, ts: datetime) -> Features:
         """``user_id``'s features just after ``ts`` without recording anything (a scored repeat
         of an event first recorded through ``POST /v1/events``)."""
-        return self.store.features(user_id, to_micros(ts) + 1)
+        t = to_micros(ts) + 1
+        with self.store.transaction():
+            return {**self.store.features(user_id, t), **self.store.text_features(user_id, t)}
 
-    def ingest(self, table: str, row: Mapping[str, object]) -> None:
-        """Record one raw row without reading features (``POST /v1/events``)."""
-        self.store.ingest(table, row)
+    def ingest(
+        self, table: str, row: Mapping[str, object], documents: Sequence[ScoredDocument] = ()
+    ) -> None:
+        """Record one raw row (and its scored ``documents``) without reading features
+        (``POST /v1/events``)."""
+        with self.store.transaction():
+            self.store.text.add(documents)
+            self.store.ingest(table, row)

@@ -44,7 +44,15 @@ def register(app: typer.Typer) -> None:
         store = OnlineStore(store_path(settings))
         counts = {
             table: store.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-            for table in ("profiles", "ledger", "sightings", "links", "idents", "comps")
+            for table in (
+                "profiles",
+                "ledger",
+                "sightings",
+                "links",
+                "idents",
+                "comps",
+                "text_docs",
+            )
         }
         store.close()
         rows = [("as of", when.isoformat()), ("wall time", f"{elapsed:.1f} s")]

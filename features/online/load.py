@@ -80,8 +80,14 @@ def backfill(
     *,
     hub_limit: int = HUB_LIMIT,
     progress: Progress | None = None,
+    text_scores: pl.DataFrame | None = None,
 ) -> StoreInfo:
-    """Build the store at ``path`` as of ``as_of`` from ``tables`` (rows strictly before it)."""
+    """Build the store at ``path`` as of ``as_of`` from ``tables`` (rows strictly before it).
+
+    ``text_scores``: scored documents (``user_id``, ``ts``, ``kind``, ``score``; e.g. the training
+    pipeline's cross-fitted ``features/text_scores.parquet``); those strictly before ``as_of``
+    with a score feed the ``textmodel_*`` features, and the store's meta ``text_scores`` records
+    how many. None: the store has no document scores (meta ``text_scores`` absent)."""
     step = progress or (lambda _name: None)
     path = Path(path)
     tmp = path.with_name(f"{path.name}.loading-{os.getpid()}-{uuid.uuid4().hex[:8]}")
@@ -101,6 +107,9 @@ def backfill(
     step("sightings")
     _load_graph(store, past, logins, t, hub_limit)
     step("graph")
+    if text_scores is not None:
+        store.set_meta("text_scores", str(_load_text_scores(store, text_scores, as_of)))
+        step("text scores")
 
     store.set_meta("loaded_through", str(t))
     store.counters.seed(overwrite=True)  # the bulk load wrote rows behind the counters' back
@@ -242,3 +251,16 @@ def _load_graph(
         .agg(pl.len().alias("size"), pl.col("bad").sum().alias("bad"))
     )
     _insert(store, "INSERT INTO comps (comp_id, size, bad) VALUES (?, ?, ?)", comps.iter_rows())
+
+
+def _load_text_scores(store: OnlineStore, scored: pl.DataFrame, as_of: datetime) -> int:
+    """Scored documents strictly before ``as_of`` into ``text_docs``; how many."""
+    docs = (
+        scored.lazy()
+        .filter(
+            (pl.col("ts") < as_of) & pl.col("score").is_not_null() & pl.col("score").is_not_nan()
+        )
+        .select("user_id", _micros("ts"), "kind", pl.col("score").cast(pl.Float64))
+        .collect()
+    )
+    return store.text.add(docs.iter_rows())

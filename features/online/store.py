@@ -61,6 +61,7 @@ from .counters import COUNTERS_SCHEMA, Counters
 from .graph import GRAPH_SCHEMA, ComponentIndex
 from .rows import as_utc, map_row
 from .seen import SEEN_SCHEMA, SeenEvents
+from .text import TEXT_SCHEMA, TextDocuments
 
 SCHEMA_VERSION = "1"
 LEDGER_COLUMNS: tuple[str, ...] = tuple(c for c in LEDGER_SCHEMA.names() if c != "user_id")
@@ -101,6 +102,7 @@ CREATE TABLE IF NOT EXISTS sightings (
 {GRAPH_SCHEMA}
 {SEEN_SCHEMA}
 {COUNTERS_SCHEMA}
+{TEXT_SCHEMA}
 """
 
 TOTALS = running_totals(ACTIVITY_FEATURES)
@@ -149,6 +151,7 @@ class OnlineStore:
         self.counters = Counters(self.db)  # ids and counts, in the database (several processes)
         self.graph = ComponentIndex(self.db, self.counters, hub_limit=hub_limit)
         self.seen = SeenEvents(self.db)  # event ids recorded through the endpoint
+        self.text = TextDocuments(self.db)  # scored documents: the textmodel_* features
         with self.transaction():
             self.counters.seed()  # a store from before the counters table: from its rows
             version = self.meta("schema_version")
@@ -313,6 +316,12 @@ class OnlineStore:
         out.update(activity)
         out.update({name: graph[name] for name in GRAPH_FEATURES})
         return {name: out[name] for name in FEATURE_COLUMNS}
+
+    def text_features(self, user_id: str, as_of: datetime | int) -> Features:
+        """The ``textmodel_*`` features of ``user_id`` from the scored documents strictly before
+        ``as_of`` (``features.online.text``; documents are added with ``text.add``)."""
+        with self._lock:
+            return self.text.features(user_id, to_micros(as_of))
 
     def score(self, table: str, row: Mapping[str, object], user_id: str, ts: datetime) -> Features:
         """Ingest one event and read ``user_id``'s features just after it (``ts + 1us``), under

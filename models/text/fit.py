@@ -31,6 +31,7 @@ from .data import length_batches, stratified_split
 if TYPE_CHECKING:
     import torch
 
+    from .ensemble import EnsemblePredictor
     from .model import TextClassifier, TextModelConfig, TextPredictor
 
 GRAD_CLIP = 1.0
@@ -44,7 +45,7 @@ EvalCallback = Callable[[dict[str, float]], None]  # one entry of FittedTextMode
 class FittedTextModel:
     """The output of :func:`fit_text_model`."""
 
-    predictor: TextPredictor
+    predictor: TextPredictor | EnsemblePredictor  # an ensemble only once train-text chose one
     config: TextModelConfig
     train_rows: np.ndarray  # indices into the input rows used for gradient steps
     valid_rows: np.ndarray  # indices of the validation rows (empty if val_frac == 0)

@@ -22,12 +22,15 @@ import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 from .data import check_text
+from .ensemble import EnsemblePredictor, load_predictor
 from .model import TextPredictor
 
 MODEL_ARTIFACT = "text_model"
 
 
-def score_texts(predictor: TextPredictor, texts: list[Any]) -> tuple[np.ndarray, list[str | None]]:
+def score_texts(
+    predictor: TextPredictor | EnsemblePredictor, texts: list[Any]
+) -> tuple[np.ndarray, list[str | None]]:
     """Scores [N] (NaN for unusable rows) and per-row errors for arbitrary values ``texts`` [N].
 
     A value that is not a string (None, NaN), blank, or holds bytes that were not valid UTF-8
@@ -44,7 +47,7 @@ def score_texts(predictor: TextPredictor, texts: list[Any]) -> tuple[np.ndarray,
 class TextScamModel(PythonModel):
     """pyfunc wrapper around :class:`TextPredictor` (loaded from the ``text_model`` artifact)."""
 
-    def __init__(self, predictor: TextPredictor | None = None) -> None:
+    def __init__(self, predictor: TextPredictor | EnsemblePredictor | None = None) -> None:
         self.predictor = predictor
 
     def __getstate__(self) -> dict[str, Any]:
@@ -54,7 +57,7 @@ class TextScamModel(PythonModel):
         self.predictor = None
 
     def load_context(self, context: Any) -> None:
-        self.predictor = TextPredictor.load(Path(context.artifacts[MODEL_ARTIFACT]))
+        self.predictor = load_predictor(Path(context.artifacts[MODEL_ARTIFACT]))
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None

@@ -20,6 +20,7 @@ from .data import TextTable, read_text_csv
 from .train import CHAMPION_ALIAS, TEXT_MODEL_NAME
 
 if TYPE_CHECKING:
+    from .ensemble import EnsemblePredictor
     from .model import TextPredictor
 
 
@@ -31,7 +32,7 @@ class TextScorer:
     model_uri: str  # models:/scamguard-text/<version>
     alias: str | None
     run_id: str | None
-    predictor: TextPredictor = field(repr=False)
+    predictor: TextPredictor | EnsemblePredictor = field(repr=False)
 
     def score(self, texts: list) -> tuple[np.ndarray, list[str | None]]:  # type: ignore[type-arg]
         """(scores [N] with NaN for unusable rows, errors [N]); see ``pyfunc.score_texts``."""
@@ -50,6 +51,24 @@ def load_text_scorer(settings: Settings, alias: str = CHAMPION_ALIAS) -> TextSco
         model_version=version.version,
         model_uri=version.uri,
         alias=alias,
+        run_id=version.run_id,
+        predictor=wrapper.predictor,
+    )
+
+
+def load_text_scorer_uri(settings: Settings, uri: str) -> TextScorer:
+    """The text model at ``models:/scamguard-text/<version>`` (what a risk model's training run
+    records as ``text_model_uri``), loaded into memory."""
+    name, _, number = uri.removeprefix("models:/").partition("/")
+    if name != TEXT_MODEL_NAME or not number.isdigit():
+        raise ValueError(f"not a {TEXT_MODEL_NAME} version URI: {uri!r}")
+    version = tracking.client(settings).get_model_version(name, number)
+    registered = tracking.RegisteredVersion(name=name, version=number, run_id=version.run_id)
+    wrapper = tracking.load_python_model(settings, registered)
+    return TextScorer(
+        model_version=number,
+        model_uri=uri,
+        alias=None,
         run_id=version.run_id,
         predictor=wrapper.predictor,
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,6 +60,8 @@ class TextTrainResult:
     config: TextModelConfig
     elapsed_s: float
     fitted: FittedTextModel = field(repr=False)
+    chosen: str = "finetuned"  # the candidate registered: tfidf-lr, finetuned or ensemble
+    candidates: dict[str, dict[str, float]] = field(default_factory=dict)  # validation metrics
 
     def summary_rows(self) -> list[tuple[str, str]]:
         """(label, value) pairs for a summary table (the CLI renders them)."""
@@ -75,6 +77,14 @@ class TextTrainResult:
             ("rows train / valid", f"{self.rows['train']:,} / {self.rows['valid']:,}"),
             ("steps (kept weights at)", f"{self.fitted.steps} ({self.fitted.best_step})"),
             ("device", self.fitted.device),
+            ("registered (best validation AP)", self.chosen),
+            *(
+                (
+                    f"  {name}: valid AP / recall @ 0.2% FPR",
+                    f"{m['ap']:.4f} / {m['recall_at_0_2pct_fpr']:.4f}",
+                )
+                for name, m in self.candidates.items()
+            ),
             ("valid AP", f("valid_ap")),
             ("valid ROC-AUC", f("valid_roc_auc")),
             ("valid recall @ 1% FPR", f("valid_recall_at_1pct_fpr")),
@@ -111,6 +121,7 @@ def log_text_model(
     alias: str | None = CHAMPION_ALIAS,
     extra_params: dict[str, Any] | None = None,
     tags: dict[str, str] | None = None,
+    extra_metrics: dict[str, float] | None = None,
 ) -> tuple[str, str, dict[str, float]]:
     """Log a fitted model as one MLflow run and register it (alias ``alias``; None: no alias).
 
@@ -155,7 +166,8 @@ def log_text_model(
         if tags:
             mlflow.set_tags(tags)
         mlflow.log_params(params)
-        mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
+        logged = {**metrics, **(extra_metrics or {})}
+        mlflow.log_metrics({k: v for k, v in logged.items() if np.isfinite(v)})
         for entry in fitted.history:
             losses = {k: entry[k] for k in ("train_loss", "valid_loss") if np.isfinite(entry[k])}
             mlflow.log_metrics(losses, step=int(entry["step"]))
@@ -207,14 +219,27 @@ def train_text_model(
 
     ``source`` (e.g. the CSV path) is logged as a param.
     """
+    from .ensemble import choose_text_model
     from .model import TextModelConfig
 
     started = time.perf_counter()
     config = config or TextModelConfig()
     labels = np.asarray(labels, dtype=np.int64)
     fitted = fit_text_model(texts, labels, config, device=device, on_step=on_step, on_eval=on_eval)
+    choice = choose_text_model(fitted, texts, labels, seed=config.seed)
     run_id, version, metrics = log_text_model(
-        fitted, texts, labels, settings=settings, source=source, alias=alias
+        replace(fitted, predictor=choice.predictor, valid_scores=choice.valid_scores),
+        texts,
+        labels,
+        settings=settings,
+        source=source,
+        alias=alias,
+        extra_params={"text_model": choice.chosen},
+        extra_metrics={
+            f"valid_{k}_{name.replace('-', '_')}": v
+            for name, m in choice.metrics.items()
+            for k, v in m.items()
+        },
     )
     return TextTrainResult(
         run_id=run_id,
@@ -226,4 +251,6 @@ def train_text_model(
         config=config,
         elapsed_s=time.perf_counter() - started,
         fitted=fitted,
+        chosen=choice.chosen,
+        candidates=choice.metrics,
     )

@@ -79,15 +79,17 @@ async def score_event(
     the future. Each failure is a 422 naming the field. A second signup of an existing user
     (with a new `event_id`) is a **409 Conflict**.
     """
+    started = time.perf_counter()
+    # the event's documents are scored before the store is held (serving.text)
+    documents = state.text_model.documents(event.table, event.to_row()) if state.text_model else []
     with online.exclusive():  # check, record, score and remember atomically
         first = online.first_answer(event)
         if isinstance(first, str):  # a repeat of a scored event: the same answer
             state.metrics.repeats.labels("/v1/score").inc()
             return ScoreResponse.model_validate_json(first)
-        started = time.perf_counter()
         if first is NOT_SEEN:
             check_event(event, online, state.settings)  # a rejected event changes nothing
-            features = online.features_for(event)
+            features = online.features_for(event, documents)
         else:  # recorded before through /v1/events: scored now, not counted again
             features = online.read_features(event.user_id, event.ts)
         known = online.known_label(event.user_id, event.ts)

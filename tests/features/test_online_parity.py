@@ -12,6 +12,7 @@ profile signs up.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -28,8 +29,16 @@ from features.graph import (
     known_bad_users,
 )
 from features.ledger import ledger_rows
-from features.online import OnlineStore, backfill
+from features.online import OnlineStore, backfill, to_micros
 from features.profile import profile_rows
+from features.text_scores import (
+    TEXT_SCORE_FEATURES,
+    add_text_score_features,
+    document_rows,
+    score_documents,
+    text_documents,
+    usable_text,
+)
 from features.velocity import WINDOWS
 from pipelines.simulator import SimulationConfig, simulate
 from scamguard.schema import LOAD_ORDER, SCAM_TYPOLOGIES, TABLES
@@ -203,9 +212,16 @@ def offline(world: dict[str, pl.DataFrame], pairs: list[Pair]) -> pl.DataFrame:
 
 
 def assert_same(online: list[dict], offline: pl.DataFrame, pairs: list[Pair]) -> None:
+    assert_same_columns(online, offline, pairs, FEATURE_COLUMNS)
+
+
+def assert_same_columns(
+    online: list[dict], offline: pl.DataFrame, pairs: list[Pair], columns: Sequence[str]
+) -> None:
+    """Exact for counts, 1e-9 relative for floats, the same nulls."""
     mismatches = []
     for (user, t), got, want in zip(pairs, online, offline.iter_rows(named=True), strict=True):
-        for name in FEATURE_COLUMNS:
+        for name in columns:
             a, b = got[name], want[name]
             if a is None or b is None:
                 same = a is None and b is None
@@ -270,3 +286,128 @@ def test_polars_label_propagation_finds_the_scipy_components(
     pairs = pl.DataFrame({"scipy": scipy_labels, "polars": polars_labels}).unique()
     assert pairs["scipy"].is_unique().all() and pairs["polars"].is_unique().all()
     assert iterations > 2 and np.bincount(scipy_labels).max() > 10  # a non-trivial graph
+
+
+# ------------------------------------------------------------------ textmodel_* features
+# Offline, the textmodel_* features of training rows come from cross-fitted scores; online, the
+# served text model scores new documents. Parity is about the aggregates: fed the same score per
+# document, the store and the offline builder must agree. The scores come from a real (tiny,
+# scratch) text model fitted on the world's documents, so they are the floats a model returns.
+
+
+@pytest.fixture(scope="module")
+def document_scores(world: dict[str, pl.DataFrame]) -> dict[str, float]:
+    """text -> P(scam) from a tiny text model fitted on a sample of the world's documents
+    (labelled by their author's scam label)."""
+    from models.text.fit import fit_text_model
+    from models.text.model import TextModelConfig
+
+    docs = score_documents_frame(world)
+    bad = world["labels"].filter(pl.col("label").is_in(SCAM_TYPOLOGIES))["user_id"]
+    labelled = (
+        docs.filter(pl.col("text").str.strip_chars() != "")
+        .unique("text", keep="first", maintain_order=True)
+        .with_columns(pl.col("user_id").is_in(bad.implode()).cast(pl.Int64).alias("label"))
+    )
+    sample = pl.concat(  # balanced, so that scores fall on both sides of HIGH_SCORE
+        [labelled.filter(pl.col("label") == k).sample(400, seed=1) for k in (0, 1)]
+    )
+    fitted = fit_text_model(
+        sample["text"].to_list(),
+        sample["label"].to_numpy(),
+        TextModelConfig.tiny(epochs=3),
+        device="cpu",
+    )
+    texts = docs["text"].drop_nulls().unique().to_list()
+    usable = [t for t in texts if usable_text(t)]
+    return dict(zip(usable, fitted.predictor.predict_proba(usable).tolist(), strict=True))
+
+
+def offline_text(scored: pl.DataFrame, pairs: list[Pair]) -> pl.DataFrame:
+    """The offline builder's textmodel_* features at ``pairs``, in the pairs' order."""
+    spine = pl.LazyFrame(
+        {"user_id": [u for u, _ in pairs], "as_of": [t for _, t in pairs]},
+        schema={"user_id": pl.String, "as_of": pl.Datetime("us", "UTC")},
+    ).with_row_index("_row")
+    return add_text_score_features(spine, scored=scored.lazy()).sort("_row").collect()
+
+
+def replay_text(
+    store: OnlineStore, events: list[Event], pairs: list[Pair], scores: dict[str, float]
+) -> list[dict]:
+    """``replay`` where each event also hands its documents' scores to the store (what the
+    endpoint does), reading the textmodel_* features at each pair."""
+    i, out = 0, []
+    for user, t in pairs:
+        while i < len(events) and events[i][0] < t:
+            _, _, table, row = events[i]
+            store.ingest(table, row)
+            store.text.add(
+                (u, to_micros(ts), kind, scores[text])
+                for u, ts, kind, text in document_rows(table, row)
+            )
+            i += 1
+        out.append(store.text_features(user, t))
+    return out
+
+
+def scored_documents(world: dict[str, pl.DataFrame], scores: dict[str, float]) -> pl.DataFrame:
+    """The offline path: every document of the world with its score (``score_documents``)."""
+    return score_documents(
+        score_documents_frame(world), lambda texts: np.array([scores[t] for t in texts])
+    )
+
+
+def score_documents_frame(world: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    return text_documents(
+        users=world["users"].lazy(),
+        messages=world["messages"].lazy(),
+        jobs=world["jobs"].lazy(),
+        proposals=world["proposals"].lazy(),
+    ).collect()
+
+
+def test_text_model_features_online_equal_offline_for_the_same_document_scores(
+    tmp_path: Path,
+    world: dict[str, pl.DataFrame],
+    events: list[Event],
+    pairs: list[Pair],
+    document_scores: dict[str, float],
+) -> None:
+    """Each recorded event hands its documents' scores to the store (what the endpoint does);
+    the offline builder aggregates the same scores: the textmodel_* values agree at every pair."""
+    scored = scored_documents(world, document_scores)
+    offline = offline_text(scored, pairs)
+    store = OnlineStore(tmp_path / "store.sqlite", hub_limit=HUB)
+    online = replay_text(store, events, pairs, document_scores)
+    store.close()
+    assert_same_columns(online, offline, pairs, TEXT_SCORE_FEATURES)
+    varied = [c for c in TEXT_SCORE_FEATURES if offline[c].drop_nulls().n_unique() < 2]
+    assert not varied, f"textmodel_* features constant over the pairs: {varied}"
+    high = offline["textmodel_msg_high_30d"].to_list()
+    assert max(high) > 0 and min(high) == 0  # scores on both sides of the 0.5 threshold
+
+
+def test_a_backfill_with_stored_document_scores_gives_the_offline_text_features(
+    tmp_path: Path,
+    world: dict[str, pl.DataFrame],
+    events: list[Event],
+    pairs: list[Pair],
+    document_scores: dict[str, float],
+) -> None:
+    """``online-load`` with the pipeline's stored document scores (here: the same scores), then
+    live events with theirs: the textmodel_* features of the offline builder."""
+    scored = scored_documents(world, document_scores)
+    cut = events[len(events) // 2][0]
+    path = tmp_path / "store.sqlite"
+    backfill(path, Tables.from_frames(world), cut, hub_limit=HUB, text_scores=scored.drop("text"))
+    store = OnlineStore(path, hub_limit=HUB)
+    assert store.meta("text_scores") == str(
+        scored.filter((pl.col("ts") < cut) & pl.col("score").is_not_null()).height
+    )
+    later = [p for p in pairs if p[1] > cut]
+    online = replay_text(store, [e for e in events if e[0] >= cut], later, document_scores)
+    store.close()
+    offline = offline_text(scored, later)
+    assert len(later) > 100
+    assert_same_columns(online, offline, later, TEXT_SCORE_FEATURES)

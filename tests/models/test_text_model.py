@@ -319,6 +319,8 @@ def test_train_text_then_score_text_on_an_unseen_csv(cli_env, tmp_path: Path):  
     run = client.get_run(version.run_id)
     assert run.data.params["source"] == str(train_csv)
     assert {"valid_ap", "valid_recall_at_0_2pct_fpr"} <= set(run.data.metrics)
+    aps = [run.data.metrics[f"valid_ap_{n}"] for n in ("tfidf_lr", "finetuned", "ensemble")]
+    assert run.data.metrics["valid_ap"] == pytest.approx(max(aps)) and run.data.params["text_model"]
     plots = {Path(a.path).name for a in client.list_artifacts(version.run_id, "plots")}
     assert plots == {"roc.png", "pr.png"}
     with tracking.tracking(settings):

@@ -1,0 +1,103 @@
+"""Single-text CPU inference for the endpoint: the text classifier set up to score one text fast.
+
+Measured side by side in ``benchmarks/text_latency.py`` (docs/results/text.md): torch as trained
+(``no_grad``, default threads), torch with one intra-op thread and ``inference_mode``
+(:class:`FastPredictor`), the same with the Linear layers dynamically quantised to int8, and
+ONNX Runtime with one thread (:class:`OnnxPredictor`). ONNX Runtime was the fastest of those
+whose scores stay within :data:`SCORE_TOLERANCE` of torch's (int8 moved scores by up to 0.27), so
+:func:`fast_predictor` returns it when ``onnxruntime`` is installed, else the one-thread torch
+predictor. One thread: a request is one short text, threads only add synchronisation, and the
+endpoint's other requests need the other core.
+
+torch is imported here: import this module lazily.
+"""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .ensemble import EnsemblePredictor
+from .model import TextPredictor, collate
+
+SCORE_TOLERANCE = 1e-4  # largest |P(scam) difference| accepted against the torch fp32 scores
+
+
+class FastPredictor:
+    """``predict_proba`` of a :class:`TextPredictor` on the CPU under ``inference_mode``, texts
+    scored as one padded batch (the endpoint's texts are one to a few short documents)."""
+
+    def __init__(self, predictor: TextPredictor, *, quantize: bool = False, threads: int = 1):
+        model = copy.deepcopy(predictor.model).cpu().eval()
+        if quantize:
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, torch.qint8)
+        self.model = model
+        self.tokenizer = predictor.tokenizer
+        self.threads = threads
+        if threads > 0:
+            torch.set_num_threads(threads)
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        """P(scam) [N] float64 for non-empty ``texts``, in input order."""
+        if not texts:
+            return np.empty(0, dtype=np.float64)
+        ids = [e.ids for e in self.tokenizer.encode_batch(list(texts))]
+        with torch.inference_mode():
+            x, mask = collate(ids)  # (B, T), (B, T)
+            z = self.model(x, mask).double().numpy()  # (B,)
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+class OnnxPredictor:
+    """``predict_proba`` through ONNX Runtime: the classifier exported once (dynamic batch and
+    length) to ``directory``, run with ``threads`` intra-op threads on the CPU."""
+
+    def __init__(self, predictor: TextPredictor, directory: Path, *, threads: int = 1):
+        import onnxruntime as ort
+
+        model = copy.deepcopy(predictor.model).cpu().eval()
+        path = directory / "text_model.onnx"
+        x, mask = collate([[101, 2000, 102]])  # (1, 3): shapes are dynamic below
+        torch.onnx.export(
+            model,
+            (x, mask),
+            str(path),
+            input_names=["ids", "mask"],
+            output_names=["logit"],
+            dynamic_axes={"ids": {0: "B", 1: "T"}, "mask": {0: "B", 1: "T"}, "logit": {0: "B"}},
+            opset_version=17,
+            dynamo=False,
+        )
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.tokenizer = predictor.tokenizer
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        """P(scam) [N] float64 for non-empty ``texts``, in input order."""
+        if not texts:
+            return np.empty(0, dtype=np.float64)
+        x, mask = collate([e.ids for e in self.tokenizer.encode_batch(list(texts))])
+        (z,) = self.session.run(None, {"ids": x.numpy(), "mask": mask.numpy()})  # (B,)
+        return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
+
+
+def fast_predictor(
+    predictor: TextPredictor | EnsemblePredictor,
+) -> FastPredictor | OnnxPredictor | EnsemblePredictor:
+    """The endpoint's predictor for ``predictor``: ONNX Runtime when installed, else torch with
+    one thread (see the module docstring). The ONNX file is written to a temporary directory.
+    An ensemble (``train-text``'s choice) is returned as it is, on one torch thread."""
+    torch.set_num_threads(1)
+    if not isinstance(predictor, TextPredictor):
+        return predictor
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return FastPredictor(predictor)
+    return OnnxPredictor(predictor, Path(tempfile.mkdtemp(prefix="scamguard-onnx-")))

@@ -1,0 +1,81 @@
+"""The text model at event time: score an event's documents for the ``textmodel_*`` features.
+
+The champion's feature list decides: a champion with ``textmodel_*`` features needs the text
+model its training run recorded (param ``text_model_uri``, else ``scamguard-text@marketplace``)
+and a store whose backfill loaded the pipeline's document scores (meta ``text_scores``); either
+missing is a start-up problem on ``/readyz``. A champion without them serves without a text model.
+
+Each recorded message, job post (title and description), proposal or sign-up (profile text) is
+scored here, one document at a time, before the store is locked; the scores go to the store with
+the event (``features.online.text``). Served scores come from the served text model, while the
+store's backfilled history and the training table hold cross-fitted scores (docs/results/text.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from features.online.store import to_micros
+from features.online.text import ScoredDocument
+from features.text_scores import PREFIX, document_rows
+from scamguard.settings import Settings
+
+log = logging.getLogger("scamguard.serving")
+
+MARKETPLACE_ALIAS = "marketplace"
+
+
+@dataclass(frozen=True)
+class ServedTextModel:
+    """A loaded text model: ``score`` maps texts [N] to P(scam) [N] (no I/O)."""
+
+    model_uri: str
+    score: Callable[[list[str]], np.ndarray]
+
+    def documents(self, table: str, row: Mapping[str, Any]) -> list[ScoredDocument]:
+        """The scored documents of one raw row (none for a table without text)."""
+        docs = document_rows(table, row)
+        if not docs:
+            return []
+        scores = self.score([d[3] for d in docs])
+        return [
+            (user, to_micros(ts), kind, float(s))
+            for (user, ts, kind, _), s in zip(docs, scores, strict=True)
+        ]
+
+
+def needs_text_model(feature_names: list[str]) -> bool:
+    """Whether a model with these features reads ``textmodel_*`` features."""
+    return any(name.startswith(PREFIX) for name in feature_names)
+
+
+def recorded_text_model_uri(settings: Settings, run_id: str | None) -> str | None:
+    """The text model URI the champion's training run recorded (param ``text_model_uri``)."""
+    if run_id is None:
+        return None
+    from scamguard import tracking
+
+    params = tracking.client(settings).get_run(run_id).data.params
+    return params.get("text_model_uri") or None
+
+
+def load_served_text_model(settings: Settings, run_id: str | None) -> ServedTextModel:
+    """The text model for a champion trained with ``textmodel_*`` features (run ``run_id``), set
+    up for single-text CPU inference (``models.text.inference``)."""
+    from models.text.inference import fast_predictor
+    from models.text.registry import load_text_scorer, load_text_scorer_uri
+
+    uri = recorded_text_model_uri(settings, run_id)
+    scorer = (
+        load_text_scorer_uri(settings, uri)
+        if uri
+        else load_text_scorer(settings, MARKETPLACE_ALIAS)
+    )
+    predictor = fast_predictor(scorer.predictor)  # an ensemble scores as it was registered
+    log.info("text model %s loaded for the textmodel_* features", scorer.model_uri)
+    return ServedTextModel(model_uri=scorer.model_uri, score=predictor.predict_proba)
