@@ -19,6 +19,7 @@ class StubScorer:
     """A deterministic stand-in for the champion: risk from flagged messages and reports."""
 
     model_version = "stub"
+    feature_names = ("msg_flagged_share_30d", "reports_30d")  # the columns it reads
 
     def score(self, df: pl.DataFrame) -> pl.DataFrame:
         x = (
