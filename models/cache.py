@@ -41,7 +41,7 @@ class CacheError(RuntimeError):
     """No usable cached model: none written, or the newest fails its hash check."""
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -80,7 +80,7 @@ def write_cache(settings: Settings, scorer: RiskScorer) -> Path:
             "alias": scorer.alias,
             "run_id": scorer.run_id,
             "model_uri": scorer.model_uri,
-            "sha256": _sha256(model_path),
+            "sha256": sha256_file(model_path),
             "bytes": model_path.stat().st_size,
             "loaded_at": datetime.now(UTC).isoformat(),
         }
@@ -110,7 +110,7 @@ def load_cached(settings: Settings) -> RiskScorer:
     model_path = folder / MODEL_FILE
     if not model_path.exists():
         raise CacheError(f"cached model {folder} refused: {MODEL_FILE} is missing")
-    actual = _sha256(model_path)
+    actual = sha256_file(model_path)
     if actual != manifest.get("sha256"):
         raise CacheError(
             f"cached model {folder} refused: sha256 of {MODEL_FILE} is {actual}, "

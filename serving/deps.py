@@ -7,7 +7,9 @@ background thread and returns at once, so the process answers ``/healthz`` while
 then. Both stay in memory, so the endpoint keeps serving if the tracking database goes away after
 start. Each model loaded from the registry is also copied to a local cache (``models.cache``); if
 the registry cannot be reached at start, the most recently loaded copy is served (verified by its
-SHA-256), and ``/readyz`` says so (``model_source: "cache"`` and the registry's error).
+SHA-256), and ``/readyz`` says so (``model_source: "cache"`` and the registry's error). The text
+model of a champion with ``textmodel_*`` features is cached and served the same way
+(``models.text.cache``; ``text_model_source``, ``text_registry_error``).
 
 The API key is an OpenAPI security scheme (``X-API-Key`` header, :data:`api_key_header`): the
 docs page gets an Authorize button and the secured operations say so. Several named keys may be
@@ -34,7 +36,12 @@ from scamguard.audit import AuditLog
 from scamguard.settings import Settings
 from serving.metrics import ServingMetrics
 from serving.online import OnlineFeatures
-from serving.text import ServedTextModel, load_served_text_model, needs_text_model
+from serving.text import (
+    ServedTextModel,
+    load_cached_served_text_model,
+    load_served_text_model,
+    needs_text_model,
+)
 
 log = logging.getLogger("scamguard.serving")
 
@@ -70,6 +77,7 @@ class ServingState:
     loading: bool = True  # until load() has finished, successfully or not
     model_source: str | None = None  # "registry", or "cache" when the registry was unreachable
     registry_error: str | None = None  # why the registry could not be read (serving a cached copy)
+    text_registry_error: str | None = None  # the same for the text model
     audit_log: AuditLog = field(init=False)
 
     def __post_init__(self) -> None:
@@ -109,23 +117,41 @@ class ServingState:
         log.info("loaded in %.1f s: %s", time.perf_counter() - started, self.reason or "ready")
 
     def _load_text_model(self, problems: dict[str, str]) -> None:
-        """The text model, when the champion reads ``textmodel_*`` features (``serving.text``);
-        a champion that needs it without one, or a store without document scores, is a problem."""
+        """The text model, when the champion reads ``textmodel_*`` features (``serving.text``):
+        from the registry, else, the registry being unreachable, the verified cached copy loaded
+        for the same champion. A champion that needs it without one, or a store without document
+        scores, is a problem."""
         if self.scorer is None or not needs_text_model(self.scorer.feature_names):
             return
         run_id = getattr(self.scorer, "run_id", None)
         try:
             self.text_model = load_served_text_model(self.settings, run_id)
         except Exception as exc:
-            log.exception("could not load the text model")
-            problems["text_model"] = (
-                "the champion reads textmodel_* features but no text model could be loaded "
-                f"(run `scamguard text-features`): {type(exc).__name__}: {exc}"
-            )
+            self.text_registry_error = f"{type(exc).__name__}: {exc}"
+            log.warning("could not load the text model from the registry (%s)", exc)
+            if self.model_source == "cache" or _unreachable(exc):
+                self._load_cached_text_model(run_id, problems)
+            else:
+                problems["text_model"] = (
+                    "the champion reads textmodel_* features but no text model could be loaded "
+                    f"(run `scamguard text-features`): {self.text_registry_error}"
+                )
         if self.online is not None and self.online.store.meta("text_scores") is None:
             problems["text_scores"] = (
                 "the champion reads textmodel_* features but the online store holds no document "
                 "scores: run `scamguard online-load` after `scamguard text-features`"
+            )
+
+    def _load_cached_text_model(self, run_id: str | None, problems: dict[str, str]) -> None:
+        from models.cache import CacheError
+
+        try:
+            self.text_model = load_cached_served_text_model(self.settings, run_id)
+        except (CacheError, OSError, ValueError, KeyError) as exc:
+            log.error("no cached text model to serve: %s", exc)
+            problems["text_model"] = (
+                "the champion reads textmodel_* features but no text model could be loaded: "
+                f"registry: {self.text_registry_error}; cache: {exc}"
             )
 
     def _load_model(self, problems: dict[str, str]) -> None:
@@ -161,6 +187,11 @@ class ServingState:
         )
 
     @property
+    def text_model_source(self) -> str | None:
+        """ "registry" or "cache" when a text model is served, else None."""
+        return self.text_model.source if self.text_model is not None else None
+
+    @property
     def ready(self) -> bool:
         return (
             not self.loading
@@ -176,6 +207,18 @@ class ServingState:
     def audit(self, record: dict) -> None:
         """Append one decision to the audit log (one open handle; lines never interleave)."""
         self.audit_log.append(record)
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) is a connection failure (``OSError``:
+    refused, reset, timed out), as when MLflow cannot reach its tracking server, rather than a
+    registry that answered (a missing model or version)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 async def get_state(request: Request) -> ServingState:

@@ -92,6 +92,20 @@ class Readiness(BaseModel):
     registry_error: str | None = Field(
         default=None, description="Why the registry could not be read (serving from the cache)."
     )
+    text_model_uri: str | None = Field(
+        default=None,
+        description="The text model served for the textmodel_* features (none: not needed).",
+    )
+    text_model_source: Literal["registry", "cache"] | None = Field(
+        default=None,
+        description=(
+            "Where the text model came from: the registry, or the local verified cache when the "
+            "registry was unreachable at start."
+        ),
+    )
+    text_registry_error: str | None = Field(
+        default=None, description="Why the registry could not give the text model."
+    )
     features_as_of: datetime | None = None
     online_users: int = 0
     reason: str | None = None

@@ -4,6 +4,9 @@ The champion's feature list decides: a champion with ``textmodel_*`` features ne
 model its training run recorded (param ``text_model_uri``, else ``scamguard-text@marketplace``)
 and a store whose backfill loaded the pipeline's document scores (meta ``text_scores``); either
 missing is a start-up problem on ``/readyz``. A champion without them serves without a text model.
+Each text model loaded from the registry is copied to a local cache; while the registry is
+unreachable the copy last loaded for the champion's run is served, verified by its SHA-256
+(``/readyz``: ``text_model_source: "cache"``).
 
 Each recorded message, job post (title and description), proposal or sign-up (profile text) is
 scored here, one document at a time, before the store is locked; the scores go to the store with
@@ -36,6 +39,7 @@ class ServedTextModel:
 
     model_uri: str
     score: Callable[[list[str]], np.ndarray]
+    source: str = "registry"  # or "cache": the local verified copy (the registry was unreachable)
 
     def documents(self, table: str, row: Mapping[str, Any]) -> list[ScoredDocument]:
         """The scored documents of one raw row (none for a table without text)."""
@@ -65,8 +69,10 @@ def recorded_text_model_uri(settings: Settings, run_id: str | None) -> str | Non
 
 
 def load_served_text_model(settings: Settings, run_id: str | None) -> ServedTextModel:
-    """The text model for a champion trained with ``textmodel_*`` features (run ``run_id``), set
-    up for single-text CPU inference (``models.text.inference``)."""
+    """The text model for a champion trained with ``textmodel_*`` features (run ``run_id``), from
+    the registry, set up for single-text CPU inference (``models.text.inference``) and copied to
+    the local cache (``models.text.cache``) for a start while the registry is unreachable."""
+    from models.text.cache import write_text_cache
     from models.text.inference import fast_predictor
     from models.text.registry import load_text_scorer, load_text_scorer_uri
 
@@ -78,4 +84,20 @@ def load_served_text_model(settings: Settings, run_id: str | None) -> ServedText
     )
     predictor = fast_predictor(scorer.predictor)  # an ensemble scores as it was registered
     log.info("text model %s loaded for the textmodel_* features", scorer.model_uri)
+    try:
+        write_text_cache(settings, scorer, predictor, run_id)
+    except OSError as exc:  # serving goes on; the next start needs the registry
+        log.warning("could not write the text model cache: %s", exc)
     return ServedTextModel(model_uri=scorer.model_uri, score=predictor.predict_proba)
+
+
+def load_cached_served_text_model(settings: Settings, run_id: str | None) -> ServedTextModel:
+    """The text model last loaded for the champion of run ``run_id``, from the local cache,
+    verified by SHA-256 (``models.text.cache``; raises ``CacheError`` with the reason)."""
+    from models.text.cache import load_cached_text_model
+
+    cached = load_cached_text_model(settings, run_id)
+    log.warning("registry unreachable: serving the cached text model %s", cached.model_uri)
+    return ServedTextModel(
+        model_uri=cached.model_uri, score=cached.predictor.predict_proba, source="cache"
+    )

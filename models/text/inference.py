@@ -54,13 +54,14 @@ class FastPredictor:
 
 class OnnxPredictor:
     """``predict_proba`` through ONNX Runtime: the classifier exported once (dynamic batch and
-    length) to ``directory``, run with ``threads`` intra-op threads on the CPU."""
+    length) to ``directory / FILE``, run with ``threads`` intra-op threads on the CPU.
+    :meth:`from_onnx` builds one from an exported model's bytes (the serving cache's copy)."""
+
+    FILE = "text_model.onnx"
 
     def __init__(self, predictor: TextPredictor, directory: Path, *, threads: int = 1):
-        import onnxruntime as ort
-
         model = copy.deepcopy(predictor.model).cpu().eval()
-        path = directory / "text_model.onnx"
+        path = directory / self.FILE
         x, mask = collate([[101, 2000, 102]])  # (1, 3): shapes are dynamic below
         torch.onnx.export(
             model,
@@ -72,11 +73,17 @@ class OnnxPredictor:
             opset_version=17,
             dynamo=False,
         )
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.path: Path | None = path  # the exported file (None: built from bytes)
+        self.session = _session(str(path), threads)
         self.tokenizer = predictor.tokenizer
+
+    @classmethod
+    def from_onnx(cls, model: bytes, tokenizer, *, threads: int = 1) -> OnnxPredictor:  # type: ignore[no-untyped-def]
+        """A predictor over an exported model (the bytes of a file :meth:`__init__` wrote) and
+        its tokenizer (``tokenizers.Tokenizer``, truncating as the classifier was trained)."""
+        self = cls.__new__(cls)
+        self.path, self.session, self.tokenizer = None, _session(model, threads), tokenizer
+        return self
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """P(scam) [N] float64 for non-empty ``texts``, in input order."""
@@ -85,6 +92,16 @@ class OnnxPredictor:
         x, mask = collate([e.ids for e in self.tokenizer.encode_batch(list(texts))])
         (z,) = self.session.run(None, {"ids": x.numpy(), "mask": mask.numpy()})  # (B,)
         return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
+
+
+def _session(model: str | bytes, threads: int):  # type: ignore[no-untyped-def]
+    """An ONNX Runtime CPU session over a model file path or the model's bytes."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 def fast_predictor(

@@ -27,7 +27,9 @@ def readyz(state: StateDep) -> Readiness | JSONResponse:
     """200 when the champion model and the online features are loaded, else 503 with the reason
     (``loading`` true and "still loading ..." while the start-up load runs). ``model_source`` says
     whether the model came from the registry or, the registry being unreachable at start, from
-    the local verified cache (then ``registry_error`` says why)."""
+    the local verified cache (then ``registry_error`` says why); ``text_model_source`` and
+    ``text_registry_error`` say the same of the text model of a champion with ``textmodel_*``
+    features."""
     online = state.online
     body = Readiness(
         ready=state.ready,
@@ -35,6 +37,9 @@ def readyz(state: StateDep) -> Readiness | JSONResponse:
         model_version=state.scorer.model_version if state.scorer is not None else None,
         model_source=state.model_source,  # type: ignore[arg-type]
         registry_error=state.registry_error,
+        text_model_uri=state.text_model.model_uri if state.text_model is not None else None,
+        text_model_source=state.text_model_source,  # type: ignore[arg-type]
+        text_registry_error=state.text_registry_error,
         features_as_of=online.as_of if online is not None else None,
         online_users=online.n_users if online is not None else 0,
         reason=state.reason,

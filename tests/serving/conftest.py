@@ -19,10 +19,12 @@ import polars as pl
 import pytest
 from fastapi import FastAPI, Request
 
+from features.tables import load_clean_tables
+from features.text_scores import text_documents
 from pipelines.batch import latest_snapshot_path
 from scamguard.settings import Settings
 from serving.app import create_app
-from tests.conftest import make_settings
+from tests.conftest import FAST_PARAMS, make_settings
 from tests.utils.server import live_server
 
 API_KEY = "test-key"
@@ -148,3 +150,66 @@ def snapshot(serve_settings) -> pl.DataFrame:
 @pytest.fixture(scope="module")
 def known_user(snapshot: pl.DataFrame) -> str:
     return snapshot.sort("messages_30d", descending=True)["user_id"][0]
+
+
+# ------------------------------------------------------------------ the text model online
+
+
+def _world_settings(trained_env: Settings, data_dir: Path) -> Settings:
+    """Settings over ``data_dir``: the trained world's raw and clean tables (symlinked) and its
+    training table, a fresh registry and no online store."""
+    data_dir.mkdir(parents=True)
+    for name in ("raw", "clean"):
+        (data_dir / name).symlink_to((trained_env.data_dir / name).resolve())
+    settings = make_settings(data_dir)
+    settings.features_dir.mkdir(parents=True)
+    (settings.features_dir / "training.parquet").symlink_to(
+        (trained_env.features_dir / "training.parquet").resolve()
+    )
+    return settings
+
+
+@pytest.fixture(scope="session")
+def text_env(trained_env: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The text pipeline of ``scamguard text-features`` on the trained world, with a tiny encoder:
+    cross-fitted document scores (stored), the serving text model (``scamguard-text@marketplace``)
+    and a champion risk model trained with the ``textmodel_*`` features."""
+    from models.text.model import TextModelConfig
+    from models.text.pipeline import add_text_model_features, cross_fit_scores, cutoff_of
+    from models.text.train import log_text_model
+    from models.train import train_risk_model
+
+    settings = _world_settings(trained_env, tmp_path_factory.mktemp("text") / "data")
+    table = pl.read_parquet(settings.features_dir / "training.parquet")
+    tables = load_clean_tables(settings)
+    docs = text_documents(
+        users=tables.users, messages=tables.messages, jobs=tables.jobs, proposals=tables.proposals
+    ).collect()
+    cutoff = cutoff_of(table)
+    crossfit = cross_fit_scores(
+        docs, tables.labels, cutoff, TextModelConfig.tiny(epochs=2), folds=2, max_train_rows=600
+    )
+    assert crossfit.full is not None and crossfit.full_sample is not None
+    _, version, _ = log_text_model(
+        crossfit.full,
+        crossfit.full_sample["text"].to_list(),
+        crossfit.full_sample["label"].to_numpy(),
+        settings=settings,
+        alias="marketplace",
+    )
+    crossfit.scored.drop("text").write_parquet(settings.features_dir / "text_scores.parquet")
+    train_risk_model(
+        add_text_model_features(table, crossfit.scored),
+        settings=settings,
+        params=FAST_PARAMS,
+        extra_params={"text_model_uri": f"models:/scamguard-text/{version}"},
+    )
+    return settings
+
+
+@pytest.fixture(scope="session")
+def text_url(text_env: Settings) -> Iterator[str]:
+    """A server over ``text_env``: it loads the champion and its text model from the registry
+    (and so writes both to the local cache)."""
+    with serve(create_app(text_env)) as url:
+        yield url

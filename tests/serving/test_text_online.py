@@ -2,6 +2,7 @@
 features, a (tiny, scratch) text model registered beside it, and a store backfilled with the
 pipeline's stored document scores.
 
+The world (``text_env``) is built in ``conftest.py``, shared with ``test_text_model_cache.py``.
 A new account's sign-up, messages and proposal scored through ``/v1/score`` change its
 ``textmodel_*`` features exactly as the offline builder computes them from the same documents
 scored by the same registered text model; a champion that needs the text model without one is
@@ -10,88 +11,25 @@ a start-up error on ``/readyz``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import cast
 
 import httpx
 import polars as pl
-import pytest
 
 from features.online import OnlineStore
 from features.online.local import store_path
-from features.tables import load_clean_tables
 from features.text_scores import (
     TEXT_SCORE_FEATURES,
     add_text_score_features,
     score_documents,
-    text_documents,
 )
 from scamguard.settings import Settings
 from serving.app import create_app
-from tests.conftest import FAST_PARAMS, make_settings
 from tests.serving.conftest import API_KEY, serve
 
 US = timedelta(microseconds=1)
-
-
-def _world_settings(trained_env: Settings, data_dir: Path) -> Settings:
-    """Settings over ``data_dir``: the trained world's raw and clean tables (symlinked) and its
-    training table, a fresh registry and no online store."""
-    data_dir.mkdir(parents=True)
-    for name in ("raw", "clean"):
-        (data_dir / name).symlink_to((trained_env.data_dir / name).resolve())
-    settings = make_settings(data_dir)
-    settings.features_dir.mkdir(parents=True)
-    (settings.features_dir / "training.parquet").symlink_to(
-        (trained_env.features_dir / "training.parquet").resolve()
-    )
-    return settings
-
-
-@pytest.fixture(scope="module")
-def text_env(trained_env: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """The text pipeline of ``scamguard text-features`` on the trained world, with a tiny encoder:
-    cross-fitted document scores (stored), the serving text model (``scamguard-text@marketplace``)
-    and a champion risk model trained with the ``textmodel_*`` features."""
-    from models.text.model import TextModelConfig
-    from models.text.pipeline import add_text_model_features, cross_fit_scores, cutoff_of
-    from models.text.train import log_text_model
-    from models.train import train_risk_model
-
-    settings = _world_settings(trained_env, tmp_path_factory.mktemp("text") / "data")
-    table = pl.read_parquet(settings.features_dir / "training.parquet")
-    tables = load_clean_tables(settings)
-    docs = text_documents(
-        users=tables.users, messages=tables.messages, jobs=tables.jobs, proposals=tables.proposals
-    ).collect()
-    cutoff = cutoff_of(table)
-    crossfit = cross_fit_scores(
-        docs, tables.labels, cutoff, TextModelConfig.tiny(epochs=2), folds=2, max_train_rows=600
-    )
-    assert crossfit.full is not None and crossfit.full_sample is not None
-    _, version, _ = log_text_model(
-        crossfit.full,
-        crossfit.full_sample["text"].to_list(),
-        crossfit.full_sample["label"].to_numpy(),
-        settings=settings,
-        alias="marketplace",
-    )
-    crossfit.scored.drop("text").write_parquet(settings.features_dir / "text_scores.parquet")
-    train_risk_model(
-        add_text_model_features(table, crossfit.scored),
-        settings=settings,
-        params=FAST_PARAMS,
-        extra_params={"text_model_uri": f"models:/scamguard-text/{version}"},
-    )
-    return settings
-
-
-@pytest.fixture(scope="module")
-def text_url(text_env: Settings) -> Iterator[str]:
-    with serve(create_app(text_env)) as url:
-        yield url
 
 
 def test_scored_messages_change_the_text_features_as_offline(
