@@ -2,7 +2,8 @@
 
 ``online-load``: backfill ``<data_dir>/online/store.sqlite`` from the clean tables as of an
 instant (default: midnight after the last event); stop ``scamguard serve`` first, the file is
-replaced. ``online-compact``: drop ledger rows older than the longest window.
+replaced. ``online-compact``: drop ledger rows older than the longest window, and scored messages
+that no ``textmodel_*`` aggregate reads any more.
 
 Heavy imports happen inside the commands, so mounting costs nothing. Only this module prints.
 """
@@ -66,7 +67,8 @@ def register(app: typer.Typer) -> None:
             typer.Option(help="Reads happen at or after this instant (ISO, UTC); default: now."),
         ] = None,
     ) -> None:
-        """Drop ledger rows older than the longest feature window before NOW."""
+        """Drop ledger rows older than the longest feature window before NOW, and scored messages
+        older than the longest text-model window before the store's latest event (or NOW)."""
         from features.online import OnlineStore
         from features.online.local import store_path
 
@@ -74,4 +76,7 @@ def register(app: typer.Typer) -> None:
         store = OnlineStore(store_path(settings))
         deleted = store.compact(parse_instant(now, "--now") if now else datetime.now(UTC))
         store.close()
-        console.print(f"deleted {deleted:,} ledger rows from {store_path(settings)}")
+        console.print(
+            f"deleted {deleted.ledger_rows:,} ledger rows and {deleted.text_docs:,} scored "
+            f"messages from {store_path(settings)}"
+        )

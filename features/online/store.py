@@ -121,6 +121,15 @@ def to_micros(value: datetime | int) -> int:
 
 
 @dataclass(frozen=True)
+class Compacted:
+    """What ``OnlineStore.compact`` deleted."""
+
+    ledger_rows: int
+    seen_events: int  # remembered event ids of the same age as the ledger rows
+    text_docs: int  # scored messages outside every textmodel_* window
+
+
+@dataclass(frozen=True)
 class StoreInfo:
     path: Path
     loaded_through: int | None  # the backfill's as_of (microseconds), None if never backfilled
@@ -270,15 +279,33 @@ class OnlineStore:
             (user_id, what, NULL_VALUE if value is None else value, ts),
         )
 
-    def compact(self, now: datetime | int) -> int:
-        """Delete ledger rows (and remembered event ids, ``seen_events``) older than the longest
-        window before ``now``: reads at ``now`` or later never look at them. Returns how many were deleted. Ingest keeps every row (reads in
-        the past stay exact for windows); run this now and then to bound the file."""
-        cutoff = to_micros(now) - RETENTION_US
+    def compact(self, now: datetime | int) -> Compacted:
+        """Delete what reads at ``now`` or later never look at: ledger rows (and remembered event
+        ids, ``seen_events``) older than the longest window before ``now``, and scored messages
+        older than the longest ``textmodel_*`` window (30 days) before the earlier of ``now`` and
+        the store's latest event (:meth:`latest_event_ts`), so the text features of every read at
+        or after that event are unchanged. Ingest keeps every row (reads in the past stay exact
+        for windows); run this now and then to bound the file."""
+        t = to_micros(now)
         with self.transaction():
-            cur = self.db.execute("DELETE FROM ledger WHERE ts < ?", (cutoff,))
-            self.seen.forget_before(cutoff)
-        return cur.rowcount
+            latest = self.latest_event_ts()
+            cutoff = t - RETENTION_US
+            ledger = self.db.execute("DELETE FROM ledger WHERE ts < ?", (cutoff,)).rowcount
+            seen = self.seen.forget_before(cutoff)
+            text_docs = self.text.forget_unreadable(min(t, latest)) if latest is not None else 0
+        return Compacted(ledger_rows=ledger, seen_events=seen, text_docs=text_docs)
+
+    def latest_event_ts(self) -> int | None:
+        """The time (microseconds, UTC) of the latest event the store holds: ledger rows,
+        sign-ups and scored documents (not labels); None for an empty store."""
+        with self._lock:
+            latest = [
+                self.db.execute(f"SELECT MAX({column}) FROM {table}").fetchone()[0]
+                for table, column in (("ledger", "ts"), ("profiles", "signup_ts"))
+            ]
+            latest.append(self.text.latest_ts())
+        known = [int(v) for v in latest if v is not None]
+        return max(known) if known else None
 
     # ------------------------------------------------------------------ reads
     def known_label(self, user_id: str, as_of: datetime | int) -> tuple[str, int, int] | None:

@@ -15,8 +15,10 @@ on its author's texts), and the endpoint scores new documents with the served te
 
 Time semantics as ``features.text_scores``: a document at ``ts`` counts for reads at
 ``as_of > ts`` (the endpoint reads at ``ts + 1us``, so the scored message itself counts);
-messages only in the 30 days before ``as_of``. Documents are kept for all history (job posts,
-proposals and profiles never leave the aggregates).
+messages only in the 30 days before ``as_of``. Job posts, proposals and profiles never leave the
+aggregates and are kept for all history; a message stops counting 30 days after it was sent, so
+:meth:`TextDocuments.forget_unreadable` (run by ``OnlineStore.compact``) deletes the messages
+that no read at or after a given instant can see.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from __future__ import annotations
 import math
 import sqlite3
 from collections.abc import Iterable
+from datetime import timedelta
 
-from features.text_scores import TEXT_SCORE_FEATURES, text_score_values
+from features.text_scores import MESSAGE_WINDOW, TEXT_SCORE_FEATURES, text_score_values
 
 TEXT_SCHEMA = """
 CREATE TABLE IF NOT EXISTS text_docs (
@@ -38,6 +41,8 @@ CREATE INDEX IF NOT EXISTS text_docs_by_user ON text_docs (user_id, ts);
 """
 
 ScoredDocument = tuple[str, int, str, float]  # (user_id, ts in microseconds UTC, kind, score)
+MESSAGE_WINDOW_US = MESSAGE_WINDOW // timedelta(microseconds=1)  # the longest window any
+# textmodel_* aggregate reads; the others read the whole history
 
 
 class TextDocuments:
@@ -71,3 +76,17 @@ class TextDocuments:
     def count(self) -> int:
         """Scored documents held."""
         return int(self.db.execute("SELECT COUNT(*) FROM text_docs").fetchone()[0])
+
+    def latest_ts(self) -> int | None:
+        """The time of the latest scored document (microseconds, UTC), None when there is none."""
+        (latest,) = self.db.execute("SELECT MAX(ts) FROM text_docs").fetchone()
+        return None if latest is None else int(latest)
+
+    def forget_unreadable(self, horizon: int) -> int:
+        """Delete the messages that no read at ``as_of >= horizon`` (microseconds) can see: those
+        sent before ``horizon - 30 days`` (a message counts while ``ts >= as_of - 30 days``).
+        Every other kind counts for all history and stays. Returns how many were deleted."""
+        return self.db.execute(
+            "DELETE FROM text_docs WHERE kind = 'message' AND ts < ?",
+            (horizon - MESSAGE_WINDOW_US,),
+        ).rowcount
