@@ -119,23 +119,28 @@ class ServingState:
     def _load_text_model(self, problems: dict[str, str]) -> None:
         """The text model, when the champion reads ``textmodel_*`` features (``serving.text``):
         from the registry, else, the registry being unreachable, the verified cached copy loaded
-        for the same champion. A champion that needs it without one, or a store without document
-        scores, is a problem."""
+        for the same champion. A champion served from the cache goes straight to the cache (the
+        registry just failed; a down tracking server can take minutes per request to give up).
+        A champion that needs it without one, or a store without document scores, is a problem."""
         if self.scorer is None or not needs_text_model(self.scorer.feature_names):
             return
         run_id = getattr(self.scorer, "run_id", None)
-        try:
-            self.text_model = load_served_text_model(self.settings, run_id)
-        except Exception as exc:
-            self.text_registry_error = f"{type(exc).__name__}: {exc}"
-            log.warning("could not load the text model from the registry (%s)", exc)
-            if self.model_source == "cache" or _unreachable(exc):
-                self._load_cached_text_model(run_id, problems)
-            else:
-                problems["text_model"] = (
-                    "the champion reads textmodel_* features but no text model could be loaded "
-                    f"(run `scamguard text-features`): {self.text_registry_error}"
-                )
+        if self.model_source == "cache":
+            self.text_registry_error = self.registry_error
+            self._load_cached_text_model(run_id, problems)
+        else:
+            try:
+                self.text_model = load_served_text_model(self.settings, run_id)
+            except Exception as exc:
+                self.text_registry_error = f"{type(exc).__name__}: {exc}"
+                log.warning("could not load the text model from the registry (%s)", exc)
+                if _unreachable(exc):
+                    self._load_cached_text_model(run_id, problems)
+                else:
+                    problems["text_model"] = (
+                        "the champion reads textmodel_* features but no text model could be "
+                        f"loaded (run `scamguard text-features`): {self.text_registry_error}"
+                    )
         if self.online is not None and self.online.store.meta("text_scores") is None:
             problems["text_scores"] = (
                 "the champion reads textmodel_* features but the online store holds no document "

@@ -37,7 +37,6 @@ from ..cache import KEEP, MANIFEST_FILE, CacheError, sha256_file
 if TYPE_CHECKING:
     from .ensemble import EnsemblePredictor
     from .inference import FastPredictor, OnnxPredictor
-    from .model import TextPredictor
     from .registry import TextScorer
 
     Served = FastPredictor | OnnxPredictor | EnsemblePredictor
@@ -95,7 +94,7 @@ def write_text_cache(
     staging = Path(tempfile.mkdtemp(prefix=".writing-", dir=root))
     try:
         if isinstance(served, OnnxPredictor) and served.path is not None:
-            fmt, max_len = "onnx", _max_len(scorer.predictor)
+            fmt, max_len = "onnx", int(scorer.predictor.config.max_len)
             shutil.copyfile(served.path, staging / ONNX_FILE)
             (staging / TOKENIZER_FILE).write_text(served.tokenizer.to_str())
         else:
@@ -123,10 +122,6 @@ def write_text_cache(
     for old, _ in _manifests(settings)[KEEP:]:
         shutil.rmtree(old, ignore_errors=True)
     return folder
-
-
-def _max_len(predictor: TextPredictor | EnsemblePredictor) -> int:
-    return int(predictor.config.max_len)
 
 
 def _verified(folder: Path, manifest: dict[str, Any]) -> dict[str, bytes]:

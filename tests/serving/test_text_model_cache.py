@@ -132,3 +132,18 @@ def test_a_tampered_cached_text_model_is_refused_with_the_reason(
     assert body["model_source"] == "cache" and body["text_model_source"] is None
     reason = body["reason"]
     assert "refused" in reason and f"sha256 of {ONNX_FILE}" in reason and "registry" in reason
+
+
+def test_only_a_registry_that_cannot_be_reached_sends_the_text_model_to_the_cache(
+    text_env: Settings, offline_settings: Settings
+) -> None:
+    """A champion loaded from the registry falls back to the cached text model only when the
+    registry's error is a connection failure, not when the registry answers "no such model"."""
+    from models.text.registry import load_text_scorer_uri
+    from serving.deps import _unreachable
+
+    with pytest.raises(Exception) as down:
+        load_text_scorer_uri(offline_settings, "models:/scamguard-text/1")
+    with pytest.raises(Exception) as missing:
+        load_text_scorer_uri(text_env, "models:/scamguard-text/999")
+    assert _unreachable(down.value) and not _unreachable(missing.value)
