@@ -41,8 +41,9 @@ CREATE INDEX IF NOT EXISTS text_docs_by_user ON text_docs (user_id, ts);
 """
 
 ScoredDocument = tuple[str, int, str, float]  # (user_id, ts in microseconds UTC, kind, score)
-MESSAGE_WINDOW_US = MESSAGE_WINDOW // timedelta(microseconds=1)  # the longest window any
-# textmodel_* aggregate reads; the others read the whole history
+# the longest window a textmodel_* aggregate reads (the message features); the others read all
+# history
+MESSAGE_WINDOW_US = MESSAGE_WINDOW // timedelta(microseconds=1)
 
 
 class TextDocuments:
