@@ -203,7 +203,9 @@ def pivot_trail(
             node = node.with_bin(i, b)
             reviewed.append((i, j, b))
             account = graph.identifiers[i].accounts[j]
-            p = p_full[offsets[i] + j]
+            p = p_full[offsets[i] + j]  # no row at the case's time: no own evidence to score
+            if np.isnan(account.values).all():
+                p = np.nan
             entry["account"] = {
                 "index": j,
                 "user_id": account.user_id,
@@ -242,7 +244,8 @@ def pivot_trail(
         "available": True,
         "start": {
             "groups": [layout.groups[g] for g in range(layout.n_groups) if mask >> g & 1],
-            "p_scam": p0,
+            "p_scam": p0,  # the agent's masked belief at these groups
+            "belief": pm.belief(Node.root(p0, graph)),  # the pivot model's, before any review
             "evidence_cost": own_cost,
         },
         "graph": {
