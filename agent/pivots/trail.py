@@ -297,7 +297,12 @@ def render_pivot_trail(section: dict | None, console: Console) -> None:
         revealed = ""
         if s["action"] == REVIEW:
             acc = s["account"]
-            revealed = f"{acc['bin']} (label: {acc['known_label']})"
+            own = acc["p_scam_own"]
+            revealed = (
+                f"labelled {acc['known_label']}"
+                if acc["known_label"] != "unknown"
+                else acc["bin"] + ("" if own is None else f" (own P(scam) {own:.2f})")
+            )
         why = s["why"]
         table.add_row(
             str(s["step"]),
@@ -322,12 +327,12 @@ def render_pivot_trail(section: dict | None, console: Console) -> None:
             ("pivot decision: ", "bold"),
             section["action"],
             f"   P(scam) {section['posterior']:.4f}   pivot cost {section['pivot_cost']:g}"
-            f"   expected cost {section['expected_cost_at_decision']:.2f}",
+            f"   expected loss at the decision {section['expected_cost_at_decision']:.2f}",
         )
     )
     if section["ring"]:
         ring = Table(
-            title="Ring found (reviewed accounts blocked with the case, or labelled scam)",
+            title="Ring found (blocked with the case; labelled scams are already)",
             title_justify="left",
         )
         for column in ("user", "P(scam)", "via"):
