@@ -181,3 +181,34 @@ def test_agent_train_pivots_without_an_agent_fails_in_one_line(
     assert result.exit_code == 2
     assert "run `scamguard agent-train`" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_user_outside_the_feature_table_gets_its_links_features_computed_then(
+    pivot_settings: Settings,
+) -> None:
+    """The case computed now: its linked accounts' values are computed as of the same time."""
+    from features.graph import identifier_links
+
+    tables = load_clean_tables(pivot_settings)
+    in_table = pl.read_parquet(pivot_settings.features_dir / "training.parquet")["user_id"]
+    links = identifier_links(users=tables.users, logins=tables.logins, payments=tables.payments)
+    shared = (
+        links.group_by("kind", "ident")
+        .agg(pl.col("user_id").unique())
+        .filter(pl.col("user_id").list.len().is_between(2, 50))
+        .explode("user_id")
+        .filter(~pl.col("user_id").is_in(in_table.implode()))
+        .collect()
+    )
+    user = shared["user_id"].sort()[0]
+    agent = AgentBundle.load(bundle_dir(pivot_settings.data_dir))
+    report = investigate_with_agent(pivot_settings, user, tables=tables)
+    assert report["case"]["source"] == "features computed now"
+    section = report["pivots"]
+    _check_section(section, agent.costs)
+    assert section["graph"]["accounts"] > 0
+    at = int(np.datetime64(report["case"]["as_of"].removesuffix("Z"), "us").astype(np.int64))
+    pivots = PivotBundle.load(pivot_dir(pivot_settings.data_dir))
+    graph = build_case_graph(agent, pivots, tables, user, at, None)
+    assert len(graph.accounts) == section["graph"]["accounts"]
+    assert any(not np.isnan(a.values).all() for a in graph.accounts)  # computed, not "no row"
