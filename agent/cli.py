@@ -1,5 +1,5 @@
-"""``scamguard agent-train``, ``agent-eval`` and ``agent-eval-pivots`` (``agent.pivots.cli``),
-mounted by ``scamguard.cli``.
+"""``scamguard agent-train``, ``agent-eval``, and ``agent-eval-pivots`` / ``agent-train-pivots``
+(``agent.pivots.cli``), mounted by ``scamguard.cli``.
 
 Heavy imports happen inside the commands, so mounting costs nothing.
 """
@@ -427,6 +427,7 @@ def register(app: typer.Typer) -> None:
     """Mount the agent's commands on the root app."""
     app.command("agent-train")(agent_train)
     app.command("agent-eval")(agent_eval)
-    from agent.pivots.cli import agent_eval_pivots
+    from agent.pivots.cli import agent_eval_pivots, agent_train_pivots
 
     app.command("agent-eval-pivots")(agent_eval_pivots)
+    app.command("agent-train-pivots")(agent_train_pivots)

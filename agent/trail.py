@@ -5,7 +5,9 @@ user not in it, features computed now as of midnight after the last day of data)
 agent on it, revealing each group's true values when it asks for them, and returns a JSON-able
 dict: every step's action, why (the root's visit counts, values, priors and policy of the
 candidates), the posterior after it and the evidence revealed, then the decision; plus the most
-similar past labelled cases from the FAISS index. :func:`render_agent_trail` prints it with Rich.
+similar past labelled cases from the FAISS index; and ``pivots``, the pivot trail through the
+entity graph from where the agent stopped (``agent.pivots.trail``, available once
+``scamguard agent-train-pivots`` has run). :func:`render_agent_trail` prints it with Rich.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from scamguard.settings import Settings
 
 if TYPE_CHECKING:
     from agent.bundle import AgentBundle
+    from agent.data import CaseSet
     from features.build import Tables
 
 SIMILAR_SHOWN = 5
@@ -54,11 +57,37 @@ def load_bundle(settings: Settings) -> AgentBundle:
         return hit[1]
 
 
+def _table_path(bundle: AgentBundle, settings: Settings) -> Path:
+    return Path(bundle.info.get("table") or settings.features_dir / "training.parquet")
+
+
+def _pivots(
+    settings: Settings,
+    bundle: AgentBundle,
+    case: CaseSet,
+    mask: int,
+    tables: Tables | None,
+    from_table: bool,
+) -> dict[str, Any]:
+    """The pivot trail from the agent's last mask (``agent.pivots.trail``); never raises."""
+    from agent.pivots.trail import pivot_trail
+
+    try:
+        if tables is None:
+            from features.tables import load_clean_tables
+
+            tables = load_clean_tables(settings)
+        path = _table_path(bundle, settings) if from_table else None
+        return pivot_trail(settings, bundle, case, mask, tables, path)
+    except Exception as exc:  # the rest of the investigation still shows the agent's trail
+        return {"available": False, "note": f"pivots not run: {type(exc).__name__}: {exc}"}
+
+
 def _user_row(
     bundle: AgentBundle, settings: Settings, user_id: str, tables: Tables | None
 ) -> tuple[pl.DataFrame, str]:
     """The user's case row and where it came from."""
-    path = Path(bundle.info.get("table") or settings.features_dir / "training.parquet")
+    path = _table_path(bundle, settings)
     if path.exists():
         rows = (
             pl.scan_parquet(path)
@@ -150,6 +179,7 @@ def investigate_with_agent(
             }
         )
     final = episode.steps[-1]
+    mask = sum(1 << layout.groups.index(g) for g in episode.groups_revealed) | layout.event_mask
     decision_index = ("allow", "block", "escalate").index(episode.decision)
     expected = float(
         decision_losses(bundle.costs, np.asarray([final.belief_before]))[0, decision_index]
@@ -173,6 +203,9 @@ def investigate_with_agent(
         "expected_decision_loss": expected,
         "groups_revealed": episode.groups_revealed,
         "similar_cases": _similar_cases(bundle, case.values[0], owner, case.as_of[0]),
+        "pivots": _pivots(
+            settings, bundle, case, mask, tables, from_table=source.startswith("feature table")
+        ),
         "agent": {
             "trained_at": bundle.info.get("trained_at"),
             "run_id": bundle.info.get("run_id"),
@@ -265,3 +298,6 @@ def render_agent_trail(section: dict | None, console: Console) -> None:
             f"{c['distance']:.3f}",
         )
     console.print(similar)
+    from agent.pivots.trail import render_pivot_trail
+
+    render_pivot_trail(section.get("pivots"), console)

@@ -1,4 +1,5 @@
-"""``scamguard agent-eval-pivots``: the pivot policies side by side (mounted by ``agent.cli``).
+"""``scamguard agent-eval-pivots`` (the pivot policies side by side) and ``agent-train-pivots``
+(the pivot model the investigation's pivot trail uses), mounted by ``agent.cli``.
 
 Heavy imports happen inside the command, so mounting costs nothing.
 """
@@ -123,3 +124,47 @@ def _table(rows: list[dict], split: str) -> Table:
             + ("" if ring_vs is None else " / {diff:+.2f}".format(**ring_vs)),
         )
     return table
+
+
+def agent_train_pivots(
+    seed: Annotated[int, typer.Option(help="Seed of the Platt maps' random investigations.")] = 0,
+    max_identifiers: Annotated[
+        int, typer.Option(help="Identifiers per case graph (the bound).")
+    ] = 3,
+    max_accounts: Annotated[int, typer.Option(help="Accounts per identifier (the bound).")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was saved as JSON.")] = False,
+) -> object:
+    """Fit the pivot model (neighbour tables, Platt maps) with the trained agent's belief and save
+    it under <data_dir>/agent/pivots/: `scamguard investigate` then shows the pivot trail."""
+    from agent.bundle import AgentBundle, bundle_dir
+    from agent.pivots.bundle import fit_pivot_bundle, pivot_dir
+
+    settings = get_settings()
+    try:
+        agent = AgentBundle.load(bundle_dir(settings.data_dir))
+    except (FileNotFoundError, ValueError) as exc:
+        raise fail(escape(str(exc)), as_json=as_json) from None
+    out = err if as_json else console
+    with progress_bar(target=out) as progress:
+        progress.add_task("case graphs and the pivot model", total=None)
+        try:
+            pivots = fit_pivot_bundle(
+                settings,
+                agent,
+                max_identifiers=max_identifiers,
+                max_accounts=max_accounts,
+                seed=seed,
+            )
+        except (FileNotFoundError, KeyError, ValueError) as exc:
+            raise fail(escape(str(exc)), as_json=as_json) from None
+    path = pivots.save(pivot_dir(settings.data_dir))
+    if as_json:
+        sys.stdout.write(json.dumps({"path": str(path), **pivots.info}, indent=2) + "\n")
+        return pivots
+    with_graph = pivots.info["cases_with_graph"]
+    console.print(
+        f"pivot model saved to {escape(str(path))}: fitted on {pivots.info['cases']['train']} "
+        f"train cases ({with_graph['train']} with a case graph), Platt maps on "
+        f"{pivots.info['cases']['valid']} valid cases"
+    )
+    return pivots

@@ -43,6 +43,7 @@ class LinkedAccount:
 class Identifier:
     kind: str  # one of LINK_KINDS
     accounts: tuple[LinkedAccount, ...]
+    key: str = ""  # "<kind>:<raw identifier>" (personal data: pseudonymise before showing it)
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ def case_graph(
     live.sort(key=lambda item: KIND_ORDER.index(item[1]))  # stable: earliest link first per kind
     seen: set[str] = set()
     identifiers: list[Identifier] = []
-    for _, kind, others in live:
+    for key, kind, others in live:
         if len(identifiers) == max_identifiers:
             break
         fresh = [u for u in others if u not in seen][:max_accounts]
@@ -176,7 +177,7 @@ def case_graph(
             )
             for i, u in enumerate(fresh)
         )
-        identifiers.append(Identifier(kind=kind, accounts=accounts))
+        identifiers.append(Identifier(kind=kind, accounts=accounts, key=key))
     return CaseGraph(tuple(identifiers))
 
 

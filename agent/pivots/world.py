@@ -10,6 +10,7 @@ per depth on valid).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -68,18 +69,27 @@ def build_pivot_data(
     max_identifiers: int = 3,
     max_accounts: int = 3,
     seed: int = 0,
+    belief: MaskedBelief | None = None,
+    table_path: Path | None = None,
+    group_costs: dict[str, float] | None = None,
 ) -> PivotData:
-    table = pl.read_parquet(settings.features_dir / "training.parquet")
+    """``belief``: a masked belief already fitted on these cases (the trained agent's), used as is
+    (its layout must be the cases'); else one is fitted on train. ``table_path``: the training
+    table (default ``features/training.parquet``); ``group_costs``: evidence costs per group."""
+    table = pl.read_parquet(table_path or settings.features_dir / "training.parquet")
     labels = load_clean_tables(settings).labels.collect()
-    data = prepare_cases(table, labels=labels)
+    data = prepare_cases(table, labels=labels, costs=group_costs)
     train, valid = data.train, data.valid
-    belief = MaskedBelief(seed=seed).fit(
-        train.values,
-        train.labels,
-        data.layout,
-        calib_values=valid.values,
-        calib_labels=valid.labels,
-    )
+    if belief is None:
+        belief = MaskedBelief(seed=seed).fit(
+            train.values,
+            train.labels,
+            data.layout,
+            calib_values=valid.values,
+            calib_labels=valid.labels,
+        )
+    elif belief.layout_.columns != data.layout.columns:
+        raise ValueError("the belief's feature columns are not the training table's")
     graphs = build_graphs(
         data, settings, max_identifiers=max_identifiers, max_accounts=max_accounts
     )

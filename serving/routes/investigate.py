@@ -2,9 +2,10 @@
 
 The body names the user; the answer is what ``scamguard investigate USER_ID --json`` prints
 (``serving.investigation.investigate_user``): risk, reasons, profile, linked accounts, messages,
-reports, labels and ``agent`` (each step's action, why, posterior and evidence, the decision and
-the similar past cases). The work reads the clean tables, so it runs in the thread pool; the
-trained agent is loaded once per process (``agent.trail.load_bundle``).
+reports, labels and ``agent`` (each step's action, why, posterior and evidence, the decision, the
+similar past cases, and ``pivots``: the pivot trail through the entity graph and the ring found).
+The work reads the clean tables, so it runs in the thread pool; the trained agent is loaded once
+per process (``agent.trail.load_bundle``), the pivot model too (``agent.pivots.trail``).
 """
 
 from __future__ import annotations
@@ -50,6 +51,32 @@ class AgentStep(BaseModel):
     revealed: dict[str, float | None]
 
 
+class PivotStep(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    step: int
+    action: str  # "expand" (an identifier) or "review" (one of its accounts)
+    identifier: dict  # index, kind, pseudonym (a keyed hash: never the raw device / IP)
+    accounts: list[str] | None = None  # expand: the accounts it listed
+    account: dict | None = None  # review: user_id, known_label, p_scam_own, bin
+    cost: float
+    belief_before: float
+    belief_after: float
+    why: dict  # the model's expected cost of the step and of stopping instead
+
+
+class PivotSection(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    available: bool
+    note: str | None = None  # why not available (e.g. no pivot model: agent-train-pivots)
+    decision: str | None = None
+    posterior: float | None = None
+    pivot_cost: float | None = None
+    steps: list[PivotStep] = []
+    ring: list[dict] = []  # the reviewed accounts blocked with the case, with their P(scam)
+
+
 class AgentSection(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -60,6 +87,7 @@ class AgentSection(BaseModel):
     evidence_cost: float | None = None
     trail: list[AgentStep] = []
     similar_cases: list[dict] = []
+    pivots: PivotSection | None = None
 
 
 class InvestigateResponse(BaseModel):

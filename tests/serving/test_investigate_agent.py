@@ -1,4 +1,5 @@
-"""``POST /v1/investigate`` on a real server and ``scamguard investigate``: the agent's trail."""
+"""``POST /v1/investigate`` on a real server and ``scamguard investigate``: the agent's trail, and
+its pivot trail once ``agent-train-pivots`` has run."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from agent.pivots.trail import NOT_TRAINED
 from scamguard.cli import app
 from scamguard.settings import Settings, get_settings
 from serving.app import create_app
-from tests.agent.helpers import small_agent
+from tests.agent.helpers import device_scam_neighbours, small_agent, small_pivots
 from tests.serving.conftest import API_KEY, serve
 
 
@@ -106,3 +108,49 @@ def test_cli_shows_the_same_trail_as_the_endpoint(
     assert "Investigation agent trail" in rendered.output
     assert f"agent decision: {cli_agent['decision']}" in rendered.output
     assert "Similar past cases" in rendered.output
+
+
+@pytest.fixture(scope="module")
+def pivot_settings(agent_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return small_pivots(agent_settings, tmp_path_factory.mktemp("pivots"))
+
+
+@pytest.fixture(scope="module")
+def pivot_url(pivot_settings: Settings) -> Iterator[str]:
+    with serve(create_app(pivot_settings)) as url:
+        yield url
+
+
+def test_investigate_returns_the_pivot_trail_and_the_ring(
+    pivot_url: str, base_url: str, pivot_settings: Settings
+) -> None:
+    user, scammer = device_scam_neighbours(pivot_settings)[0]
+    response = _investigate(pivot_url, {"user_id": user})
+    assert response.status_code == 200, response.text
+    pivots = response.json()["agent"]["pivots"]
+    assert pivots["available"] and pivots["steps"]
+    assert pivots["decision"] in {"allow", "block", "escalate"}
+    assert pivots["pivot_cost"] == pytest.approx(sum(s["cost"] for s in pivots["steps"]))
+    listed = {u for s in pivots["steps"] if s["action"] == "expand" for u in s["accounts"]}
+    reviewed = {s["account"]["user_id"] for s in pivots["steps"] if s["action"] == "review"}
+    assert reviewed <= listed and {r["user_id"] for r in pivots["ring"]} <= reviewed
+    without = _investigate(base_url, {"user_id": user}).json()["agent"]["pivots"]
+    assert without["available"] is False and without["note"] == NOT_TRAINED
+
+
+def test_cli_renders_the_pivot_trail(pivot_settings: Settings) -> None:
+    user, _ = device_scam_neighbours(pivot_settings)[0]
+    env = {"SCAMGUARD_DATA_DIR": str(pivot_settings.data_dir), "SCAMGUARD_API_KEY": API_KEY}
+    runner = CliRunner()
+    get_settings.cache_clear()
+    try:
+        as_json = runner.invoke(app, ["investigate", user, "--json"], env=env)
+        rendered = runner.invoke(app, ["investigate", user], env={**env, "COLUMNS": "220"})
+    finally:
+        get_settings.cache_clear()
+    assert as_json.exit_code == 0 and rendered.exit_code == 0, as_json.output + rendered.output
+    pivots = json.loads(as_json.stdout)["agent"]["pivots"]
+    assert "Pivot trail" in rendered.output
+    assert f"pivot decision: {pivots['action']}" in rendered.output
+    for step in pivots["steps"]:
+        assert step["identifier"]["pseudonym"] in rendered.output
