@@ -95,14 +95,14 @@ def _polars(data_dir: str, out: str, queue) -> None:  # type: ignore[no-untyped-
     queue.put({"seconds": seconds, "rows": table.height})
 
 
-def _spark(data_dir: str, master: str, memory: str, queue) -> None:  # type: ignore[no-untyped-def]
+def _spark(data_dir: str, master: str, memory: str, partitions: int, queue) -> None:  # type: ignore[no-untyped-def]
     import urllib.request
 
     from features.spark.jobs import write_training_table
     from features.spark.session import spark_session
     from scamguard.settings import Settings
 
-    spark = spark_session(master, driver_memory=memory, ui=True, shuffle_partitions=16)
+    spark = spark_session(master, driver_memory=memory, ui=True, shuffle_partitions=partitions)
     started = time.perf_counter()
     run = write_training_table(spark, Settings(data_dir=Path(data_dir)))
     seconds = time.perf_counter() - started
@@ -177,6 +177,12 @@ def main() -> None:
     parser.add_argument("--master", default="local[*]")
     parser.add_argument("--driver-memory", default="12g")
     parser.add_argument(
+        "--shuffle-partitions",
+        type=int,
+        default=0,
+        help="partitions after a shuffle (default: 16 per 200k users, at least 16)",
+    )
+    parser.add_argument(
         "--cache", type=Path, default=Path(tempfile.gettempdir()) / "scamguard-spark-bench"
     )
     parser.add_argument("--json", action="store_true")
@@ -192,13 +198,17 @@ def main() -> None:
         print(f"{users:,} users: Polars (load {load_start:.1f})", file=log, flush=True)
         p_wall, p_rss, p = run_measured(_polars, str(data), str(data / "polars.parquet"))
         print(f"{users:,} users: Spark {args.master}", file=log, flush=True)
-        s_wall, s_rss, s = run_measured(_spark, str(data), args.master, args.driver_memory)
+        partitions = args.shuffle_partitions or max(16, 16 * users // 200_000)
+        s_wall, s_rss, s = run_measured(
+            _spark, str(data), args.master, args.driver_memory, partitions
+        )
         diff = compare(data / "polars.parquet", data / "features" / "training.parquet")
         results.append(
             {
                 "users": users,
                 "load_avg_start": load_start,
                 "load_avg": os.getloadavg()[0],
+                "shuffle_partitions": partitions,
                 "polars_s": p["seconds"],  # type: ignore[index]
                 "polars_wall_s": p_wall,
                 "polars_peak_gb": p_rss,  # type: ignore[index]
