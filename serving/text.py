@@ -9,7 +9,8 @@ unreachable the copy last loaded for the champion's run is served, verified by i
 (``/readyz``: ``text_model_source: "cache"``).
 
 Each recorded message, job post (title and description), proposal or sign-up (profile text) is
-scored here, one document at a time, before the store is locked; the scores go to the store with
+scored here before the store is locked: off the event loop, together with the documents of
+requests that arrive meanwhile (``serving.text_batch``); the scores go to the store with
 the event (``features.online.text``). Served scores come from the served text model, while the
 store's backfilled history and the training table hold cross-fitted scores (docs/results/text.md).
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,8 @@ from features.online.store import to_micros
 from features.online.text import ScoredDocument
 from features.text_scores import PREFIX, document_rows
 from scamguard.settings import Settings
+
+from .text_batch import TextBatcher
 
 log = logging.getLogger("scamguard.serving")
 
@@ -40,17 +43,27 @@ class ServedTextModel:
     model_uri: str
     score: Callable[[list[str]], np.ndarray]
     source: str = "registry"  # or "cache": the local verified copy (the registry was unreachable)
+    batcher: TextBatcher = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "batcher", TextBatcher(self.score))
 
     def documents(self, table: str, row: Mapping[str, Any]) -> list[ScoredDocument]:
-        """The scored documents of one raw row (none for a table without text)."""
+        """The scored documents of one raw row (none for a table without text), scored here."""
         docs = document_rows(table, row)
-        if not docs:
-            return []
-        scores = self.score([d[3] for d in docs])
-        return [
-            (user, to_micros(ts), kind, float(s))
-            for (user, ts, kind, _), s in zip(docs, scores, strict=True)
-        ]
+        return _scored(docs, self.score([d[3] for d in docs])) if docs else []
+
+    async def documents_batched(self, table: str, row: Mapping[str, Any]) -> list[ScoredDocument]:
+        """:meth:`documents`, scored off the event loop with concurrent requests' documents."""
+        docs = document_rows(table, row)
+        return _scored(docs, await self.batcher.score([d[3] for d in docs])) if docs else []
+
+
+def _scored(docs: list[tuple[str, Any, str, str]], scores: np.ndarray) -> list[ScoredDocument]:
+    return [
+        (user, to_micros(ts), kind, float(s))
+        for (user, ts, kind, _), s in zip(docs, scores, strict=True)
+    ]
 
 
 def needs_text_model(feature_names: list[str]) -> bool:

@@ -50,7 +50,11 @@ async def record_event(
     300 s) into the future. Each failure is a 422 naming the field. A second signup of an existing
     user is a **409 Conflict** (the account exists; a retried signup sees the same).
     """
-    documents = state.text_model.documents(event.table, event.to_row()) if state.text_model else []
+    documents = (
+        await state.text_model.documents_batched(event.table, event.to_row())
+        if state.text_model
+        else []
+    )
     with online.exclusive():  # check and record atomically: a rejected event changes nothing
         if online.first_answer(event) is not NOT_SEEN:
             state.metrics.repeats.labels("/v1/events").inc()

@@ -81,7 +81,11 @@ async def score_event(
     """
     started = time.perf_counter()
     # the event's documents are scored before the store is held (serving.text)
-    documents = state.text_model.documents(event.table, event.to_row()) if state.text_model else []
+    documents = (
+        await state.text_model.documents_batched(event.table, event.to_row())
+        if state.text_model
+        else []
+    )
     with online.exclusive():  # check, record, score and remember atomically
         first = online.first_answer(event)
         if isinstance(first, str):  # a repeat of a scored event: the same answer
