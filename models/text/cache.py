@@ -36,10 +36,10 @@ from ..cache import KEEP, MANIFEST_FILE, CacheError, sha256_file
 
 if TYPE_CHECKING:
     from .ensemble import EnsemblePredictor
-    from .inference import FastPredictor, OnnxPredictor
+    from .inference import FastEnsemble, FastPredictor, OnnxPredictor
     from .registry import TextScorer
 
-    Served = FastPredictor | OnnxPredictor | EnsemblePredictor
+    Served = FastPredictor | OnnxPredictor | FastEnsemble | EnsemblePredictor
 
 ONNX_FILE, TOKENIZER_FILE, PREDICTOR_DIR = "text_model.onnx", "tokenizer.json", "predictor"
 

@@ -25,6 +25,8 @@ TABLE_HELP = "Training table (default: <data_dir>/features/training.parquet)."
 ENCODERS = ("minilm", "scratch")
 MAX_ERRORS_SHOWN = 10
 
+TEXT_MODEL_HELP = "best (of the three, by out-of-fold AP), or one of tfidf-lr, finetuned, ensemble."
+
 
 def _text_config(
     encoder: str,
@@ -211,12 +213,15 @@ def text_features(
     alias: Annotated[
         str, typer.Option(help="Alias for the risk model trained with the text features.")
     ] = "text-features",
+    text_model: Annotated[str, typer.Option(help=TEXT_MODEL_HELP)] = "best",
 ) -> object:
     """Text-model scores of messages, job posts, proposals and profiles as `textmodel_*` features.
 
-    Cross-fits the text transformer by author on documents written before the valid split,
-    aggregates the scores per user point in time, writes `features/training_text.parquet`, and
-    trains the risk model on the same split without and with them (both runs in MLflow).
+    Cross-fits the text models by author on documents written before the valid split (the
+    fine-tuned transformer, TF-IDF + LR and their ensemble; the best out of fold gives the
+    scores and is registered for serving), aggregates the scores per user point in time, writes
+    `features/training_text.parquet`, and trains the risk model on the same split without and
+    with them (both runs in MLflow).
     """
     from dataclasses import replace
 
@@ -229,6 +234,7 @@ def text_features(
         train_with_and_without_text,
     )
 
+    candidates = _text_candidates(text_model)
     settings = get_settings()
     base = read_training_table(table, settings.features_dir / "training.parquet")
     if epochs is None:
@@ -260,6 +266,7 @@ def text_features(
             folds=folds,
             max_train_rows=max_train_rows,
             seed=seed,
+            candidates=candidates,
             device=device,
             on_stage=on_stage,
             on_step=on_step,
@@ -279,11 +286,21 @@ def text_features(
             seed=seed,
             text_model_uri=text_uri,
             alias=alias,
-            extra_params={"text_oof_ap": crossfit.oof_metrics["ap"], "cutoff": str(cutoff)},
+            extra_params={"text_oof_ap": crossfit.oof_metrics["ap"], "cutoff": str(cutoff)}
+            | {"text_model": crossfit.chosen},
         )
         progress.update(stage, info="done")
     _print_text_features(crossfit, ablation, cutoff, folds, config.encoder, text_uri, out, alias)
     return ablation
+
+
+def _text_candidates(text_model: str) -> tuple[str, ...]:
+    """The candidates ``--text-model`` names: all three for ``best``, else the one named."""
+    from models.text.ensemble import CANDIDATES
+
+    if text_model != "best" and text_model not in CANDIDATES:
+        raise fail(f"--text-model must be best, {', '.join(CANDIDATES)}; got {text_model!r}")
+    return CANDIDATES if text_model == "best" else (text_model,)
 
 
 def _register_serving_text_model(crossfit, settings, cutoff, folds: int) -> str:  # type: ignore[no-untyped-def]
@@ -300,8 +317,17 @@ def _register_serving_text_model(crossfit, settings, cutoff, folds: int) -> str:
         settings=settings,
         source=f"marketplace documents before {cutoff}",
         alias=MARKETPLACE_ALIAS,
-        extra_params={"cutoff": str(cutoff), "crossfit_folds": folds},
+        extra_params={
+            "cutoff": str(cutoff),
+            "crossfit_folds": folds,
+            "text_model": crossfit.chosen,
+        },
         tags={"corpus": "marketplace"},
+        extra_metrics={
+            f"oof_{k}_{name.replace('-', '_')}": v
+            for name, m in crossfit.candidate_metrics.items()
+            for k, v in m.items()
+        },
     )
     return f"models:/scamguard-text/{text_version}"
 
@@ -323,8 +349,15 @@ def _print_text_features(  # type: ignore[no-untyped-def]
                     f"{crossfit.corpus_rows:,} ({crossfit.corpus_positives:,} by scammers), cutoff {cutoff}",
                 ),
                 ("fold models", f"{folds} x {encoder}, {crossfit.train_rows_per_fold} rows"),
+                *(
+                    (
+                        f"  {name}: out-of-fold AP / ROC-AUC / recall @ 0.2% FPR",
+                        f"{c['ap']:.4f} / {c['roc_auc']:.4f} / {c['recall_at_0_2pct_fpr']:.4f}",
+                    )
+                    for name, c in crossfit.candidate_metrics.items()
+                ),
                 (
-                    "document-level out-of-fold AP / ROC-AUC",
+                    f"chosen ({crossfit.chosen}): out-of-fold AP / ROC-AUC",
                     f"{m['ap']:.4f} / {m['roc_auc']:.4f}",
                 ),
                 ("serving text model", f"{text_uri} (@{MARKETPLACE_ALIAS})"),

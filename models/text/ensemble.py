@@ -115,6 +115,33 @@ class TextChoice:
     valid_scores: np.ndarray
 
 
+def candidate_scores(p_tfidf: np.ndarray, p_finetuned: np.ndarray) -> dict[str, np.ndarray]:
+    """P(scam) [N] of each candidate, from its members' scores of the same texts [N]."""
+    return {
+        "tfidf-lr": np.asarray(p_tfidf, dtype=np.float64),
+        "finetuned": np.asarray(p_finetuned, dtype=np.float64),
+        "ensemble": combine(p_tfidf, p_finetuned),
+    }
+
+
+def best_candidate(metrics: dict[str, dict[str, float]]) -> str:
+    """The candidate with the highest AP (ties: recall at 0.2% FPR, then the ensemble first, as
+    benchmarked) among those in ``metrics`` (candidate -> ``text_metrics``)."""
+    order = [name for name in ("ensemble", "finetuned", "tfidf-lr") if name in metrics]
+    return max(order, key=lambda n: (metrics[n]["ap"], metrics[n]["recall_at_0_2pct_fpr"]))
+
+
+def candidate_predictor(
+    name: str, tfidf: Any, finetuned: TextPredictor
+) -> TextPredictor | EnsemblePredictor:
+    """The predictor registered for candidate ``name`` (``tfidf`` unused for ``finetuned``)."""
+    if name == "finetuned":
+        return finetuned
+    if name not in CANDIDATES:
+        raise ValueError(f"unknown text model {name!r}: expected one of {', '.join(CANDIDATES)}")
+    return (_TfidfOnly if name == "tfidf-lr" else EnsemblePredictor)(tfidf, finetuned)
+
+
 def choose_text_model(
     fitted: FittedTextModel, texts: list[str], labels: np.ndarray, seed: int = 0
 ) -> TextChoice:
@@ -127,22 +154,10 @@ def choose_text_model(
         return TextChoice("finetuned", {}, fitted.predictor, fitted.valid_scores)
     tfidf = fit_tfidf_lr([texts[i] for i in fitted.train_rows], y[fitted.train_rows], seed)
     p_tfidf = tfidf.predict_proba([texts[i] for i in valid])[:, 1]
-    scores = {
-        "tfidf-lr": p_tfidf,
-        "finetuned": fitted.valid_scores,
-        "ensemble": combine(p_tfidf, fitted.valid_scores),
-    }
+    scores = candidate_scores(p_tfidf, fitted.valid_scores)
     metrics = {name: text_metrics(y[valid], s) for name, s in scores.items()}
-    best = max(
-        ("ensemble", "finetuned", "tfidf-lr"),  # ties: the ensemble first, as benchmarked
-        key=lambda n: (metrics[n]["ap"], metrics[n]["recall_at_0_2pct_fpr"]),
-    )
-    predictors: dict[str, Any] = {
-        "tfidf-lr": _TfidfOnly(tfidf, finetuned),
-        "finetuned": finetuned,
-        "ensemble": EnsemblePredictor(tfidf, finetuned),
-    }
-    return TextChoice(best, metrics, predictors[best], scores[best])
+    best = best_candidate(metrics)
+    return TextChoice(best, metrics, candidate_predictor(best, tfidf, finetuned), scores[best])
 
 
 class _TfidfOnly(EnsemblePredictor):

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .ensemble import EnsemblePredictor
+from .ensemble import EnsemblePredictor, combine
 from .model import TextPredictor, collate
 
 SCORE_TOLERANCE = 1e-4  # largest |P(scam) difference| accepted against the torch fp32 scores
@@ -104,15 +104,40 @@ def _session(model: str | bytes, threads: int):  # type: ignore[no-untyped-def]
     return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
+class FastEnsemble:
+    """An :class:`EnsemblePredictor` served fast: TF-IDF + LR as fitted, and the fine-tuned member
+    (``member``) through :func:`fast_predictor`; ``member`` is None for TF-IDF + LR alone."""
+
+    def __init__(self, ensemble: EnsemblePredictor, member: FastPredictor | OnnxPredictor | None):
+        self.ensemble, self.tfidf, self.member = ensemble, ensemble.tfidf, member
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        """P(scam) [N] float64 for non-empty ``texts``, in input order: as the ensemble scores."""
+        if not texts:
+            return np.empty(0, dtype=np.float64)
+        p_tfidf = np.asarray(self.tfidf.predict_proba(list(texts))[:, 1], dtype=np.float64)
+        return (
+            p_tfidf if self.member is None else combine(p_tfidf, self.member.predict_proba(texts))
+        )
+
+
 def fast_predictor(
     predictor: TextPredictor | EnsemblePredictor,
-) -> FastPredictor | OnnxPredictor | EnsemblePredictor:
+) -> FastPredictor | OnnxPredictor | FastEnsemble:
     """The endpoint's predictor for ``predictor``: ONNX Runtime when installed, else torch with
     one thread (see the module docstring). The ONNX file is written to a temporary directory.
-    An ensemble (``train-text``'s choice) is returned as it is, on one torch thread."""
+    An ensemble (the candidate ``train-text`` or ``text-features`` chose) keeps its TF-IDF + LR
+    and gets its fine-tuned member set up the same way; TF-IDF + LR alone needs no torch."""
     torch.set_num_threads(1)
-    if not isinstance(predictor, TextPredictor):
-        return predictor
+    if isinstance(predictor, EnsemblePredictor):
+        uses_member = "finetuned" in predictor.MEMBERS
+        return FastEnsemble(
+            predictor, _fast_transformer(predictor.finetuned) if uses_member else None
+        )
+    return _fast_transformer(predictor)
+
+
+def _fast_transformer(predictor: TextPredictor) -> FastPredictor | OnnxPredictor:
     try:
         import onnxruntime  # noqa: F401
     except ImportError:

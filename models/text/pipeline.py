@@ -6,16 +6,20 @@
    ``cutoff`` and the document was written at or after the scam began (``first_bad_ts``: a
    taken-over account's earlier messages are benign), else 0. Labels decided later are unknown at
    ``cutoff``; their authors count as benign, which can only make the text model more cautious.
-2. **Cross-fitting by author.** Authors are split into ``folds`` seeded groups. The model of fold
-   k trains on a sample of the corpus written by authors outside fold k and scores every document,
-   of any date, written by fold-k authors. So no score comes from a model that trained on its
-   author's labelled text: the train split's ``textmodel_*`` features are as honest as the test
-   split's, and the risk model does not learn to over-trust an in-sample text score.
+2. **Cross-fitting by author.** Authors are split into ``folds`` seeded groups. The models of
+   fold k train on a sample of the corpus written by authors outside fold k and score every
+   document, of any date, written by fold-k authors. So no score comes from a model that trained
+   on its author's labelled text: the train split's ``textmodel_*`` features are as honest as the
+   test split's, and the risk model does not learn to over-trust an in-sample text score.
+   Each fold fits the three candidates of ``train-text`` (``models.text.ensemble``): the
+   fine-tuned transformer, TF-IDF + logistic regression on the same training rows, and their
+   log-odds ensemble. The one with the best pooled out-of-fold average precision over the corpus
+   gives the scores; the choice sees only documents and labels from before ``cutoff``.
 3. **Features.** ``features.text_scores.add_text_score_features`` aggregates the scores per
    (user, ``as_of``), point in time.
-4. **Serving model.** One more model on the whole corpus sample is registered as
-   ``scamguard-text`` (alias ``marketplace``); it is the model to score new documents with, and
-   its version is recorded with the risk model trained on these features.
+4. **Serving model.** The chosen candidate, fitted once more on the whole corpus sample, is
+   registered as ``scamguard-text`` (alias ``marketplace``); it is the model to score new
+   documents with, and its version is recorded with the risk model trained on these features.
 
 :func:`train_with_and_without_text` then trains the LightGBM risk model on the same table and
 split with and without the ``textmodel_*`` columns and logs both runs (tagged as one ablation).
@@ -42,7 +46,15 @@ from features.text_scores import (
 from scamguard.schema import SCAM_TYPOLOGIES
 from scamguard.settings import Settings
 
+from .ensemble import (
+    CANDIDATES,
+    best_candidate,
+    candidate_predictor,
+    candidate_scores,
+    fit_tfidf_lr,
+)
 from .fit import StepCallback, fit_text_model, text_metrics
+from .model import TextPredictor
 
 if TYPE_CHECKING:
     from models.train import TrainResult
@@ -116,7 +128,11 @@ def sample_corpus(corpus: pl.DataFrame, max_rows: int, seed: int) -> pl.DataFram
 
 @dataclass
 class CrossFitResult:
-    """Cross-fitted scores of every document, and how the fold models did on held-out authors."""
+    """Cross-fitted scores of every document, and how the fold models did on held-out authors.
+
+    ``scored["score"]`` holds the chosen candidate's scores (``chosen``: ``tfidf-lr``,
+    ``finetuned`` or ``ensemble``); ``candidate_metrics`` holds each candidate's pooled
+    out-of-fold metrics, from which it was chosen."""
 
     scored: pl.DataFrame  # documents (user_id, ts, kind, text) + score + fold
     cutoff: datetime
@@ -125,12 +141,43 @@ class CrossFitResult:
     corpus_positives: int
     train_rows_per_fold: list[int]
     fold_train_authors: list[frozenset[str]] = field(repr=False)  # authors each fold model saw
-    fold_metrics: list[dict[str, float]]  # each fold model on its held-out authors' corpus rows
-    oof_metrics: dict[str, float]  # pooled over folds (every corpus row scored out of fold)
+    fold_metrics: list[dict[str, float]]  # the chosen candidate per fold, held-out authors
+    oof_metrics: dict[str, float]  # the chosen candidate pooled over folds
     config: TextModelConfig
     seconds: float
+    chosen: str = "finetuned"
+    candidate_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     full: FittedTextModel | None = field(default=None, repr=False)
     full_sample: pl.DataFrame | None = field(default=None, repr=False)
+
+
+def _column(candidate: str) -> str:
+    """The score column of one candidate in a fold's scored documents."""
+    return f"score_{candidate.replace('-', '_')}"
+
+
+def _fold_scores(
+    documents: pl.DataFrame, fitted: FittedTextModel, tfidf: Any, candidates: tuple[str, ...]
+) -> pl.DataFrame:
+    """``documents`` with a ``score_<candidate>`` column [N] per candidate (null for a blank
+    text): the transformer and TF-IDF + LR of one fold, each distinct text scored once."""
+    scored = score_documents(documents, fitted.predictor.predict_proba)
+    p_finetuned = scored["score"].to_numpy()  # NaN where the text is blank
+    if tfidf is None:
+        return scored.rename({"score": "score_finetuned"})
+    usable = np.flatnonzero(~np.isnan(p_finetuned))
+    texts = scored["text"].gather(usable)
+    distinct = texts.unique(maintain_order=True).to_list()
+    p_tfidf = np.full(scored.height, np.nan)
+    if distinct:
+        by_text = dict(zip(distinct, tfidf.predict_proba(distinct)[:, 1], strict=True))
+        p_tfidf[usable] = [by_text[t] for t in texts]
+    columns = {
+        _column(name): pl.Series(values).fill_nan(None)
+        for name, values in candidate_scores(p_tfidf, p_finetuned).items()
+        if name in candidates
+    }
+    return scored.drop("score").with_columns(**columns)
 
 
 def cross_fit_scores(
@@ -142,6 +189,7 @@ def cross_fit_scores(
     folds: int = 3,
     max_train_rows: int = 6_000,
     seed: int = 0,
+    candidates: tuple[str, ...] = CANDIDATES,
     fit_full: bool = True,
     device: str | None = None,
     on_stage: StageCallback | None = None,
@@ -150,9 +198,16 @@ def cross_fit_scores(
     """Steps 1, 2 and 4 of the module docstring; returns every document with its ``score``.
 
     ``documents`` is ``text_documents(...)`` collected. Blank documents get a null score.
+    Each fold fits the transformer and, unless ``candidates`` is ``("finetuned",)``, TF-IDF + LR
+    on the transformer's training rows; the candidate with the best pooled out-of-fold AP (ties:
+    recall at 0.2% FPR, the ensemble first; ``models.text.ensemble.best_candidate``) gives the
+    scores and is the serving model fitted on the whole corpus sample.
     """
     if folds < 2:
         raise ValueError("cross-fitting needs at least 2 folds")
+    unknown = sorted(set(candidates) - set(CANDIDATES))
+    if unknown or not candidates:
+        raise ValueError(f"text model candidates must be among {', '.join(CANDIDATES)}: {unknown}")
     started = time.perf_counter()
     corpus = labelled_corpus(documents, labels, cutoff)
     if corpus["label"].n_unique() < 2:
@@ -160,8 +215,10 @@ def cross_fit_scores(
     assignment = author_folds(documents["user_id"], folds, seed)
     docs = documents.join(assignment, on="user_id", how="left")
     corpus = corpus.join(assignment, on="user_id", how="left")
+    with_tfidf = candidates != ("finetuned",)
+    columns = [_column(name) for name in candidates]
 
-    parts, fold_metrics, train_rows, oof, authors = [], [], [], [], []
+    parts, train_rows, held_parts, authors = [], [], [], []
     for k in range(folds):
         sample = sample_corpus(corpus.filter(pl.col("fold") != k), max_train_rows, seed + k)
         train_rows.append(sample.height)
@@ -175,42 +232,77 @@ def cross_fit_scores(
             device=device,
             on_step=on_step,
         )
+        tfidf = _fit_tfidf(sample, fitted, seed + k) if with_tfidf else None
         if on_stage:
             on_stage(f"fold {k + 1}/{folds}: scoring held-out authors' documents")
-        scored_k = score_documents(docs.filter(pl.col("fold") == k), fitted.predictor.predict_proba)
+        scored_k = _fold_scores(docs.filter(pl.col("fold") == k), fitted, tfidf, candidates)
         parts.append(scored_k)
-        lookup = scored_k.select("text", "score").unique("text")  # a score depends on the text only
-        held = corpus.filter(pl.col("fold") == k).join(lookup, on="text", how="left")
-        fold_metrics.append(text_metrics(held["label"].to_numpy(), held["score"].to_numpy()))
-        oof.append(held.select("label", "score"))
-    pooled = pl.concat(oof)
+        lookup = scored_k.select("text", *columns).unique("text")  # a score depends on the text
+        held_parts.append(corpus.filter(pl.col("fold") == k).join(lookup, on="text", how="left"))
+    held = pl.concat(held_parts)  # every corpus row, scored out of fold by each candidate
+    y = held["label"].to_numpy()
+    metrics = {
+        n: text_metrics(y, held[c].to_numpy()) for n, c in zip(candidates, columns, strict=True)
+    }
+    chosen = best_candidate(metrics)
+    column = _column(chosen)
     result = CrossFitResult(
-        scored=pl.concat(parts),
+        scored=pl.concat(parts).with_columns(score=pl.col(column)).drop(columns),
         cutoff=cutoff,
         folds=folds,
         corpus_rows=corpus.height,
         corpus_positives=int(corpus["label"].sum()),
         train_rows_per_fold=train_rows,
         fold_train_authors=authors,
-        fold_metrics=fold_metrics,
-        oof_metrics=text_metrics(pooled["label"].to_numpy(), pooled["score"].to_numpy()),
+        fold_metrics=[
+            text_metrics(h["label"].to_numpy(), h[column].to_numpy()) for h in held_parts
+        ],
+        oof_metrics=metrics[chosen],
         config=config,
         seconds=0.0,
+        chosen=chosen,
+        candidate_metrics=metrics,
     )
     if fit_full:
         sample = sample_corpus(corpus, max_train_rows, seed + folds)
         if on_stage:
-            on_stage(f"serving model: fine-tuning on {sample.height:,} documents")
-        result.full = fit_text_model(
+            on_stage(f"serving model ({chosen}): fitting on {sample.height:,} documents")
+        full = fit_text_model(
             sample["text"].to_list(),
             sample["label"].to_numpy(),
             config,
             device=device,
             on_step=on_step,
         )
-        result.full_sample = sample
+        if chosen != "finetuned":
+            full = _as_candidate(full, chosen, sample, _fit_tfidf(sample, full, seed + folds))
+        result.full, result.full_sample = full, sample
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _fit_tfidf(sample: pl.DataFrame, fitted: FittedTextModel, seed: int) -> Any:
+    """TF-IDF + LR on the rows the transformer ``fitted`` trained on (its validation rows stay
+    held out, as in ``train-text``)."""
+    rows = fitted.train_rows
+    return fit_tfidf_lr(
+        sample["text"].gather(rows).to_list(), sample["label"].gather(rows).to_numpy(), seed
+    )
+
+
+def _as_candidate(
+    fitted: FittedTextModel, chosen: str, sample: pl.DataFrame, tfidf: Any
+) -> FittedTextModel:
+    """``fitted`` with the ``chosen`` candidate as its predictor and validation scores."""
+    finetuned = fitted.predictor
+    assert isinstance(finetuned, TextPredictor)
+    valid = sample["text"].gather(fitted.valid_rows).to_list()
+    p_tfidf = tfidf.predict_proba(valid)[:, 1] if valid else np.empty(0)
+    return replace(
+        fitted,
+        predictor=candidate_predictor(chosen, tfidf, finetuned),
+        valid_scores=candidate_scores(p_tfidf, fitted.valid_scores)[chosen],
+    )
 
 
 def add_text_model_features(table: pl.DataFrame, scored: pl.DataFrame) -> pl.DataFrame:

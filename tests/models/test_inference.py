@@ -45,3 +45,23 @@ def test_onnx_runtime_gives_the_trained_scores(predictor: TextPredictor, tmp_pat
     assert np.abs(onnx.predict_proba(TEXTS) - want).max() <= SCORE_TOLERANCE
     assert np.abs(onnx.predict_proba([TEXTS[1]])[0] - want[1]) <= SCORE_TOLERANCE
     assert isinstance(fast_predictor(predictor), OnnxPredictor)  # the serving default
+
+
+def test_an_ensemble_is_served_with_its_transformer_through_onnx(predictor: TextPredictor) -> None:
+    """``fast_predictor`` keeps an ensemble's TF-IDF + LR and serves its transformer fast; the
+    scores are the ensemble's. TF-IDF + LR alone is served without the transformer."""
+    from models.text.ensemble import EnsemblePredictor, _TfidfOnly, combine, fit_tfidf_lr
+    from models.text.inference import FastEnsemble
+
+    texts = [f"pay the deposit by gift card {i}" for i in range(12)]
+    texts += [f"can you start on the logo {i}" for i in range(12)]
+    tfidf = fit_tfidf_lr(texts, np.array([1] * 12 + [0] * 12))
+    ensemble = fast_predictor(EnsemblePredictor(tfidf, predictor))
+    assert isinstance(ensemble, FastEnsemble) and isinstance(ensemble.member, OnnxPredictor)
+    p_tfidf = tfidf.predict_proba(TEXTS)[:, 1]
+    want = combine(p_tfidf, predictor.predict_proba(TEXTS))
+    assert np.abs(ensemble.predict_proba(TEXTS) - want).max() <= SCORE_TOLERANCE
+    assert np.abs(want - predictor.predict_proba(TEXTS)).max() > 1e-3  # TF-IDF takes part
+    alone = fast_predictor(_TfidfOnly(tfidf, predictor))
+    assert isinstance(alone, FastEnsemble) and alone.member is None
+    assert np.array_equal(alone.predict_proba(TEXTS), p_tfidf)

@@ -31,6 +31,7 @@ BAD_INPUT: list[tuple[list[str], str]] = [
     (["compare"], "no training table"),
     (["promote"], "no training table"),
     (["text-features"], "no training table"),
+    (["text-features", "--text-model", "bert"], "--text-model must be best"),
     (["score-text", "--data", "missing.csv", "--out", "out.csv"], "scamguard-text"),
     (["train-text", "--data", "missing.csv"], "missing.csv"),
     (["agent-train"], "training"),

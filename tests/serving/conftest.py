@@ -169,25 +169,29 @@ def _world_settings(trained_env: Settings, data_dir: Path) -> Settings:
     return settings
 
 
-@pytest.fixture(scope="session")
-def text_env(trained_env: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """The text pipeline of ``scamguard text-features`` on the trained world, with a tiny encoder:
-    cross-fitted document scores (stored), the serving text model (``scamguard-text@marketplace``)
-    and a champion risk model trained with the ``textmodel_*`` features."""
+def _text_world(settings: Settings, candidates: tuple[str, ...]) -> Settings:
+    """The text pipeline of ``scamguard text-features`` over ``settings`` (a ``_world_settings``),
+    with a tiny encoder and the text model ``candidates``: cross-fitted document scores
+    (stored), the chosen serving text model (``scamguard-text@marketplace``) and a champion risk
+    model trained with the ``textmodel_*`` features."""
     from models.text.model import TextModelConfig
     from models.text.pipeline import add_text_model_features, cross_fit_scores, cutoff_of
     from models.text.train import log_text_model
     from models.train import train_risk_model
 
-    settings = _world_settings(trained_env, tmp_path_factory.mktemp("text") / "data")
     table = pl.read_parquet(settings.features_dir / "training.parquet")
     tables = load_clean_tables(settings)
     docs = text_documents(
         users=tables.users, messages=tables.messages, jobs=tables.jobs, proposals=tables.proposals
     ).collect()
-    cutoff = cutoff_of(table)
     crossfit = cross_fit_scores(
-        docs, tables.labels, cutoff, TextModelConfig.tiny(epochs=2), folds=2, max_train_rows=600
+        docs,
+        tables.labels,
+        cutoff_of(table),
+        TextModelConfig.tiny(epochs=2),
+        folds=2,
+        max_train_rows=600,
+        candidates=candidates,
     )
     assert crossfit.full is not None and crossfit.full_sample is not None
     _, version, _ = log_text_model(
@@ -208,8 +212,30 @@ def text_env(trained_env: Settings, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture(scope="session")
+def text_env(trained_env: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The text world with the fine-tuned transformer as the text model (served through ONNX
+    Runtime, which the cache tests rely on)."""
+    data_dir = tmp_path_factory.mktemp("text") / "data"
+    return _text_world(_world_settings(trained_env, data_dir), ("finetuned",))
+
+
+@pytest.fixture(scope="session")
+def ensemble_text_env(trained_env: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The text world with the TF-IDF + LR and transformer ensemble as the text model."""
+    data_dir = tmp_path_factory.mktemp("text-ensemble") / "data"
+    return _text_world(_world_settings(trained_env, data_dir), ("ensemble",))
+
+
+@pytest.fixture(scope="session")
 def text_url(text_env: Settings) -> Iterator[str]:
     """A server over ``text_env``: it loads the champion and its text model from the registry
     (and so writes both to the local cache)."""
     with serve(create_app(text_env)) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def ensemble_text_url(ensemble_text_env: Settings) -> Iterator[str]:
+    """A server over ``ensemble_text_env`` (the ensemble loaded from the registry and cached)."""
+    with serve(create_app(ensemble_text_env)) as url:
         yield url

@@ -147,3 +147,29 @@ def test_only_a_registry_that_cannot_be_reached_sends_the_text_model_to_the_cach
     with pytest.raises(Exception) as missing:
         load_text_scorer_uri(text_env, "models:/scamguard-text/999")
     assert _unreachable(down.value) and not _unreachable(missing.value)
+
+
+def test_a_cached_ensemble_scores_as_the_registered_one(
+    ensemble_text_env: Settings, ensemble_text_url: str
+) -> None:
+    """The ensemble text model is cached as its artifact folder (TF-IDF + LR and the
+    transformer), every file hashed; loaded from the cache it scores as the registry's copy."""
+    from models.text.cache import PREDICTOR_DIR, load_cached_text_model
+    from models.text.ensemble import TFIDF_FILE, EnsemblePredictor
+    from models.text.inference import FastEnsemble
+    from models.text.registry import load_text_scorer
+
+    ready = httpx.get(f"{ensemble_text_url}/readyz").json()
+    assert ready["ready"] and ready["text_model_source"] == "registry", ready
+    manifest = json.loads((_text_copy(ensemble_text_env) / MANIFEST_FILE).read_text())
+    assert manifest["format"] == "predictor"
+    assert f"{PREDICTOR_DIR}/{TFIDF_FILE}" in manifest["files"]
+    cached = load_cached_text_model(ensemble_text_env, manifest["champion_run_ids"][0])
+    assert isinstance(cached.predictor, FastEnsemble) and cached.predictor.member is not None
+    registered = load_text_scorer(ensemble_text_env, "marketplace").predictor
+    assert isinstance(registered, EnsemblePredictor)
+    texts = [SCAM, "Hello, can you start on the logo tomorrow?", "Sure, I sent the draft."]
+    got, want = cached.predictor.predict_proba(texts), registered.predict_proba(texts)
+    assert abs(got - want).max() <= 1e-6
+    alone = registered.finetuned.predict_proba(texts)
+    assert abs(got - alone).max() > 1e-3  # TF-IDF + LR takes part

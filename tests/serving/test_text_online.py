@@ -5,7 +5,8 @@ pipeline's stored document scores.
 The world (``text_env``) is built in ``conftest.py``, shared with ``test_text_model_cache.py``.
 A new account's sign-up, messages and proposal scored through ``/v1/score`` change its
 ``textmodel_*`` features exactly as the offline builder computes them from the same documents
-scored by the same registered text model; a champion that needs the text model without one is
+scored by the same registered text model, whether that is the fine-tuned transformer (served
+through ONNX Runtime) or its ensemble with TF-IDF + LR; a champion that needs the text model without one is
 a start-up error on ``/readyz``.
 """
 
@@ -17,6 +18,7 @@ from typing import cast
 
 import httpx
 import polars as pl
+import pytest
 
 from features.online import OnlineStore
 from features.online.local import store_path
@@ -32,11 +34,22 @@ from tests.serving.conftest import API_KEY, serve
 US = timedelta(microseconds=1)
 
 
+@pytest.fixture(params=["finetuned", "ensemble"])
+def text_world(request: pytest.FixtureRequest) -> tuple[Settings, str, str]:
+    """(settings, server URL, text model kind): the fine-tuned transformer alone, or its ensemble
+    with TF-IDF + LR (what ``text-features`` registers when it measures best out of fold)."""
+    prefix = "" if request.param == "finetuned" else "ensemble_"
+    settings = request.getfixturevalue(f"{prefix}text_env")
+    return settings, request.getfixturevalue(f"{prefix}text_url"), request.param
+
+
 def test_scored_messages_change_the_text_features_as_offline(
-    text_env: Settings, text_url: str
+    text_world: tuple[Settings, str, str],
 ) -> None:
+    from models.text.ensemble import EnsemblePredictor
     from models.text.registry import load_text_scorer
 
+    text_env, text_url, kind = text_world
     ready = httpx.get(f"{text_url}/readyz").json()
     assert ready["ready"], ready
     t0 = datetime.fromisoformat(ready["features_as_of"]) + timedelta(hours=1)
@@ -95,6 +108,8 @@ def test_scored_messages_change_the_text_features_as_offline(
 
     # offline: the same documents, scored by the same registered text model
     scorer = load_text_scorer(text_env, "marketplace")
+    assert isinstance(scorer.predictor, EnsemblePredictor) == (kind == "ensemble")
+    assert scorer.model_uri == ready["text_model_uri"]
     ts = pl.Datetime("us", "UTC")
     docs = pl.DataFrame(
         {
