@@ -41,7 +41,7 @@ from fastapi.staticfiles import StaticFiles
 from scamguard.settings import Settings
 from serving.deps import ServingState
 from serving.logs import RequestLogMiddleware, log_config, silence_uvicorn_access_log
-from serving.metrics import MetricsMiddleware, ServingMetrics
+from serving.metrics import MetricsMiddleware, ServingMetrics, multiprocess_dir, worker_exited
 from serving.routes import events, health, investigate, labels, metrics, score
 from serving.rules import RulesHolder
 
@@ -68,6 +68,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     app.state.rules.stop()
     state.audit_log.close()
+    worker_exited()
 
 
 def _json_safe(value: Any) -> Any:
@@ -194,7 +195,7 @@ def serve(config: uvicorn.Config) -> None:
     """Run ``config`` until stopped: one process, or ``config.workers`` worker processes sharing
     one listening socket (uvicorn's supervisor restarts a worker that dies). The workers share
     the online store file (``features.online.store``: one writer transaction at a time, counters
-    in the database); metrics are per worker."""
+    in the database) and their metrics (``serving.metrics``: multiprocess mode)."""
     if config.workers > 1:
         from uvicorn.supervisors import Multiprocess
 
@@ -202,6 +203,7 @@ def serve(config: uvicorn.Config) -> None:
         # 0, so without this each small response waited for a delayed ACK (~44 ms a request)
         bound = config.bind_socket()
         sock = socket.socket(fileno=bound.detach())  # family, type and proto read from the fd
-        Multiprocess(config, sockets=[sock]).run()
+        with multiprocess_dir():  # before the workers start: they read it at import
+            Multiprocess(config, sockets=[sock]).run()
     else:
         uvicorn.Server(config).run()

@@ -1,5 +1,12 @@
 """Prometheus metrics of the scoring endpoint, one registry per app (several apps can share a process).
 
+Under ``scamguard serve --workers N`` each worker process records its metrics in files under
+``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode, switched on by that variable
+before the workers start: :func:`multiprocess_dir`), and ``/metrics``, whichever worker answers,
+adds up every worker's (:func:`exposition`): counters and histograms summed over the workers, dead
+ones included; ``scamguard_ready`` the least and ``scamguard_model_cached`` the largest over the
+live workers; ``scamguard_model_info`` one series per live worker (label ``pid``).
+
 Exposed at ``GET /metrics`` in the Prometheus text format:
 
 - ``scamguard_http_requests_total{method, route, status}``: every request, by route *template*
@@ -17,9 +24,14 @@ Exposed at ``GET /metrics`` in the Prometheus text format:
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.logs import route_label
@@ -63,16 +75,19 @@ class ServingMetrics:
             "The served model (value 1).",
             ["model_name", "model_version", "features_as_of"],
             registry=self.registry,
+            multiprocess_mode="liveall",
         )
         self.ready = Gauge(
             "scamguard_ready",
             "1 when the model and the online features are loaded.",
             registry=self.registry,
+            multiprocess_mode="livemin",
         )
         self.model_cached = Gauge(
             "scamguard_model_cached",
             "1 when the served model was loaded from the local cache (the registry was down).",
             registry=self.registry,
+            multiprocess_mode="livemax",
         )
         self.repeats = Counter(
             "scamguard_repeated_events_total",
@@ -80,6 +95,49 @@ class ServingMetrics:
             ["route"],
             registry=self.registry,
         )
+
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def exposition(metrics: ServingMetrics) -> bytes:
+    """The text ``/metrics`` answers: every worker's metrics added up in multiprocess mode,
+    else this app's own registry."""
+    if not os.environ.get(MULTIPROC_ENV):
+        return generate_latest(metrics.registry)
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    return generate_latest(registry)
+
+
+def worker_exited() -> None:
+    """Drop this worker's live gauges (multiprocess mode only): a stopped worker is not ready."""
+    if os.environ.get(MULTIPROC_ENV):
+        from prometheus_client.multiprocess import mark_process_dead
+
+        mark_process_dead(os.getpid())
+
+
+@contextmanager
+def multiprocess_dir() -> Iterator[str]:
+    """Multiprocess mode for the worker processes started inside the block: the directory in
+    ``PROMETHEUS_MULTIPROC_DIR`` (the operator's, emptied of files of earlier runs, or a fresh
+    temporary one, removed afterwards)."""
+    given = os.environ.get(MULTIPROC_ENV)
+    folder = given or tempfile.mkdtemp(prefix="scamguard-metrics-")
+    os.makedirs(folder, exist_ok=True)
+    for name in os.listdir(folder):
+        if name.endswith(".db"):
+            os.remove(os.path.join(folder, name))  # counts of an earlier run would be added
+    os.environ[MULTIPROC_ENV] = folder
+    try:
+        yield folder
+    finally:
+        if given is None:
+            os.environ.pop(MULTIPROC_ENV, None)
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 class MetricsMiddleware:

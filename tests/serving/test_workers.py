@@ -116,3 +116,72 @@ def test_two_workers_share_the_store(
     records = [json.loads(line) for line in lines]  # every line whole
     mine = [r for r in records if r.get("user_id") == user and r.get("kind") == "online"]
     assert len(mine) == EVENTS
+
+
+def _scrape(url: str) -> dict[str, list]:  # type: ignore[type-arg]
+    """``/metrics`` on a fresh connection: sample name -> [(labels, value)]."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(url + "/metrics").text
+    samples: dict[str, list] = {}  # type: ignore[type-arg]
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append((sample.labels, sample.value))
+    return samples
+
+
+def _scored(samples: dict[str, list]) -> float:  # type: ignore[type-arg]
+    return sum(
+        value
+        for labels, value in samples.get("scamguard_http_requests_total", [])
+        if labels.get("route") == "/v1/score" and labels.get("status") == "200"
+    )
+
+
+def test_metrics_add_up_every_worker(two_workers: tuple[str, Settings, subprocess.Popen]) -> None:
+    """Whichever worker answers ``/metrics``, it counts the requests both workers served, and it
+    lists both workers' model (multiprocess mode)."""
+    url, _, proc = two_workers
+    before = _scored(_scrape(url))
+    user, headers = new_user(), {"X-API-Key": API_KEY}
+    signup = event("signup", user, ts=(datetime.now(UTC) - timedelta(hours=1)).isoformat())
+    assert httpx.post(url + "/v1/events", json=signup, headers=headers).status_code == 200
+    start = datetime.now(UTC) - timedelta(minutes=20)
+    bodies = [
+        event("login", user, ts=(start + timedelta(seconds=k)).isoformat()) for k in range(12)
+    ]
+
+    def send(body: dict) -> httpx.Response:  # type: ignore[type-arg]
+        return httpx.post(url + "/v1/score", json=body, headers=headers)  # a new connection
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(send, bodies))
+    assert [a.status_code for a in answers] == [200] * len(bodies), answers[0].text
+    scrapes = [_scrape(url) for _ in range(8)]  # fresh connections: both workers answer some
+    assert [_scored(s) for s in scrapes] == [before + len(bodies)] * len(scrapes)
+    pids = {labels["pid"] for labels, _ in scrapes[0]["scamguard_model_info"]}
+    assert pids == {str(pid) for pid in _workers(proc.pid)}
+    assert all(value == 1 for _, value in scrapes[0]["scamguard_ready"])
+
+
+def test_the_metrics_folder_starts_empty_and_a_temporary_one_is_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An operator's ``PROMETHEUS_MULTIPROC_DIR`` loses the files of an earlier run (their counts
+    would be added to this one's) and stays set; without one, a temporary folder is used and
+    removed, and the variable unset again."""
+    from serving.metrics import MULTIPROC_ENV, multiprocess_dir
+
+    given = tmp_path / "prom"
+    given.mkdir()
+    (given / "counter_123.db").write_bytes(b"old")
+    (given / "notes.txt").write_text("kept")
+    monkeypatch.setenv(MULTIPROC_ENV, str(given))
+    with multiprocess_dir() as folder:
+        assert folder == str(given) and os.environ[MULTIPROC_ENV] == folder
+        assert sorted(p.name for p in given.iterdir()) == ["notes.txt"]
+    assert os.environ[MULTIPROC_ENV] == str(given) and given.exists()
+    monkeypatch.delenv(MULTIPROC_ENV)
+    with multiprocess_dir() as folder:
+        assert os.environ[MULTIPROC_ENV] == folder and Path(folder).is_dir()
+    assert MULTIPROC_ENV not in os.environ and not Path(folder).exists()
