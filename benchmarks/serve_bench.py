@@ -17,10 +17,14 @@
    --env-manager local`` (``--mlflow-workers``, default 1).
 4. **Load**: one asyncio + httpx client with ``C`` requests in flight (``--concurrency``, default
    1, 16 and 64), ``--warmup`` seconds, then ``--seconds`` measured: requests/s and p50 / p99
-   latency of the measured requests; any non-200 answer is counted and reported.
+   latency of the measured requests; any non-200 answer is counted and reported. CPU per
+   request, measured over the same window: the server's processes
+   (``server_cpu_ms_per_request``) and this client's own (``client_cpu_ms_per_request``).
 
 The client runs on the same cores as the server and takes a share of them; other jobs on the
 machine slow every number: the load average before and after is reported beside the results.
+Together the two CPU figures bound the requests/s these cores can serve (cores x 1000 / (server +
+client ms)), and with it, by Little's law, the least mean latency at a concurrency.
 """
 
 from __future__ import annotations
@@ -254,6 +258,7 @@ async def _drive(
 ) -> dict:
     latencies: list[float] = []
     cpu_at_start: float | None = None
+    client_cpu_at_start: float | None = None  # this process: the load generator's own CPU
     errors: dict[str, int] = {}
     start = time.perf_counter()
     measure_from, stop_at = start + warmup, start + warmup + seconds
@@ -273,7 +278,9 @@ async def _drive(
                 done = time.perf_counter()
                 i += concurrency
                 if now >= measure_from:
-                    nonlocal cpu_at_start
+                    nonlocal cpu_at_start, client_cpu_at_start
+                    if client_cpu_at_start is None:
+                        client_cpu_at_start = time.process_time()
                     if cpu_at_start is None and pid is not None:
                         cpu_at_start = cpu_seconds(pid)
                     latencies.append(done - now)
@@ -283,11 +290,15 @@ async def _drive(
         await asyncio.gather(*(worker(k) for k in range(concurrency)))
     elapsed = max(time.perf_counter() - measure_from, 1e-9)
     cpu = None if cpu_at_start is None or pid is None else cpu_seconds(pid) - cpu_at_start
+    client_cpu = None if client_cpu_at_start is None else time.process_time() - client_cpu_at_start
     ms = np.asarray(latencies) * 1000.0
     return {
         "rps": round(len(latencies) / elapsed, 1),
         "server_cpu_ms_per_request": round(cpu * 1000 / len(latencies), 2)
         if cpu is not None and latencies
+        else None,
+        "client_cpu_ms_per_request": round(client_cpu * 1000 / len(latencies), 2)
+        if client_cpu is not None and latencies
         else None,
         "p50_ms": round(float(np.percentile(ms, 50)), 2) if len(ms) else None,
         "p99_ms": round(float(np.percentile(ms, 99)), 2) if len(ms) else None,
@@ -398,6 +409,7 @@ def _print(results: dict, *, as_json: bool) -> None:
         table.add_column(level, justify="right")
     cell: Callable[[dict], str] = lambda r: (  # noqa: E731
         f"{r['rps']:,.0f}/s  {r['p50_ms']} / {r['p99_ms']}  cpu {r['server_cpu_ms_per_request']}"
+        f" + client {r['client_cpu_ms_per_request']}"
     )
     for name, by_level in results.items():
         if name.startswith(("ours", "mlflow")) and isinstance(by_level, dict):
