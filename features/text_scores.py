@@ -118,22 +118,31 @@ def document_rows(table: str, row: Mapping[str, Any]) -> list[tuple[str, Any, st
 
 
 def score_documents(
-    documents: pl.LazyFrame | pl.DataFrame, score_texts: Callable[[list[str]], np.ndarray]
+    documents: pl.LazyFrame | pl.DataFrame,
+    score_texts: Callable[[list[str]], np.ndarray],
+    columns: tuple[str, ...] = ("score",),
 ) -> pl.DataFrame:
     """``documents`` with a ``score`` column: ``score_texts`` applied once per distinct usable text.
 
-    ``score_texts`` maps a list of non-blank strings to P(scam) [N]. Blank or null texts (an empty
-    profile) get a null score: there is nothing to read. This is the pipeline's one ``collect``.
+    ``score_texts`` maps a list of non-blank strings to P(scam) [N] (one column), or to scores
+    [N, len(columns)], one column each (e.g. several models' scores of the
+    same texts). Blank or null texts (an empty profile) get null scores: there is nothing to read.
+    This is the pipeline's one ``collect``; the documents keep their order.
     """
     docs = documents.lazy().collect()
     usable = pl.col("text").is_not_null() & (pl.col("text").str.strip_chars() != "")
     distinct = docs.filter(usable).select("text").unique(maintain_order=True)
     texts = distinct["text"].to_list()
-    scores = np.asarray(score_texts(texts), dtype=np.float64) if texts else np.empty(0)
-    if scores.shape != (len(texts),):
+    shape = (len(texts), len(columns))
+    scores = np.asarray(score_texts(texts), dtype=np.float64) if texts else np.empty(shape)
+    allowed = {shape, shape[:1]} if len(columns) == 1 else {shape}
+    if scores.shape not in allowed:
         raise ValueError(f"score_texts returned shape {scores.shape} for {len(texts)} texts")
-    lookup = distinct.with_columns(pl.Series("score", scores, dtype=pl.Float64))
-    return docs.join(lookup, on="text", how="left", nulls_equal=False)
+    values = scores.reshape(shape)
+    lookup = distinct.with_columns(
+        pl.Series(name, values[:, k], dtype=pl.Float64) for k, name in enumerate(columns)
+    )
+    return docs.join(lookup, on="text", how="left", nulls_equal=False, maintain_order="left")
 
 
 def add_text_score_features(spine: pl.LazyFrame, *, scored: pl.LazyFrame) -> pl.LazyFrame:

@@ -48,22 +48,17 @@ class ServedTextModel:
     def __post_init__(self) -> None:
         object.__setattr__(self, "batcher", TextBatcher(self.score))
 
-    def documents(self, table: str, row: Mapping[str, Any]) -> list[ScoredDocument]:
-        """The scored documents of one raw row (none for a table without text), scored here."""
+    async def documents(self, table: str, row: Mapping[str, Any]) -> list[ScoredDocument]:
+        """The scored documents of one raw row (none for a table without text), scored off the
+        event loop together with concurrent requests' documents."""
         docs = document_rows(table, row)
-        return _scored(docs, self.score([d[3] for d in docs])) if docs else []
-
-    async def documents_batched(self, table: str, row: Mapping[str, Any]) -> list[ScoredDocument]:
-        """:meth:`documents`, scored off the event loop with concurrent requests' documents."""
-        docs = document_rows(table, row)
-        return _scored(docs, await self.batcher.score([d[3] for d in docs])) if docs else []
-
-
-def _scored(docs: list[tuple[str, Any, str, str]], scores: np.ndarray) -> list[ScoredDocument]:
-    return [
-        (user, to_micros(ts), kind, float(s))
-        for (user, ts, kind, _), s in zip(docs, scores, strict=True)
-    ]
+        if not docs:
+            return []
+        scores = await self.batcher.score([d[3] for d in docs])
+        return [
+            (user, to_micros(ts), kind, float(s))
+            for (user, ts, kind, _), s in zip(docs, scores, strict=True)
+        ]
 
 
 def needs_text_model(feature_names: list[str]) -> bool:

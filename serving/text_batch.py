@@ -37,11 +37,8 @@ class TextBatcher:
         self._predict = predict
         self.max_texts = max_texts
         self._pending: list[tuple[list[str], asyncio.Future[np.ndarray]]] = []
-        self._draining = False
-        self._task: asyncio.Task[None] | None = None  # the drain running (a strong reference)
+        self._task: asyncio.Task[None] | None = None  # the drain (a strong reference)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="text-model")
-        self.batches = 0  # batches scored, and the texts in them (for tests and metrics)
-        self.texts = 0
 
     async def score(self, texts: list[str]) -> np.ndarray:
         """P(scam) of each of ``texts``, in order (scored with other requests' texts)."""
@@ -49,8 +46,7 @@ class TextBatcher:
             return np.empty(0, dtype=np.float64)
         future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
         self._pending.append((list(texts), future))
-        if not self._draining:
-            self._draining = True
+        if self._task is None or self._task.done():
             # the drain starts once this request awaits: requests arriving meanwhile join it
             self._task = asyncio.create_task(self._drain())
         return await future
@@ -68,27 +64,18 @@ class TextBatcher:
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
-        try:
-            while self._pending:
-                batch = self._take()
-                texts = [t for request, _ in batch for t in request]
-                try:
-                    scores = await loop.run_in_executor(self._executor, self._predict, texts)
-                except Exception as exc:  # the model failed: these requests fail with it
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                self.batches += 1
-                self.texts += len(texts)
-                start = 0
-                for request, future in batch:
-                    if not future.done():  # a request cancelled meanwhile wants nothing
-                        future.set_result(np.asarray(scores[start : start + len(request)]))
-                    start += len(request)
-        finally:
-            self._draining = False
-
-    def close(self) -> None:
-        """Stop the scoring thread (after the batch it is scoring)."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        while self._pending:
+            batch = self._take()
+            texts = [t for request, _ in batch for t in request]
+            try:
+                scores = await loop.run_in_executor(self._executor, self._predict, texts)
+            except Exception as exc:  # the model failed: these requests fail with it
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            start = 0
+            for request, future in batch:
+                if not future.done():  # a request cancelled meanwhile wants nothing
+                    future.set_result(np.asarray(scores[start : start + len(request)]))
+                start += len(request)

@@ -109,7 +109,7 @@ class FastEnsemble:
     (``member``) through :func:`fast_predictor`; ``member`` is None for TF-IDF + LR alone."""
 
     def __init__(self, ensemble: EnsemblePredictor, member: FastPredictor | OnnxPredictor | None):
-        self.ensemble, self.tfidf, self.member = ensemble, ensemble.tfidf, member
+        self.tfidf, self.member = ensemble.tfidf, member
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """P(scam) [N] float64 for non-empty ``texts``, in input order: as the ensemble scores."""

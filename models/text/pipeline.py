@@ -161,23 +161,15 @@ def _fold_scores(
 ) -> pl.DataFrame:
     """``documents`` with a ``score_<candidate>`` column [N] per candidate (null for a blank
     text): the transformer and TF-IDF + LR of one fold, each distinct text scored once."""
-    scored = score_documents(documents, fitted.predictor.predict_proba)
-    p_finetuned = scored["score"].to_numpy()  # NaN where the text is blank
     if tfidf is None:
-        return scored.rename({"score": "score_finetuned"})
-    usable = np.flatnonzero(~np.isnan(p_finetuned))
-    texts = scored["text"].gather(usable)
-    distinct = texts.unique(maintain_order=True).to_list()
-    p_tfidf = np.full(scored.height, np.nan)
-    if distinct:
-        by_text = dict(zip(distinct, tfidf.predict_proba(distinct)[:, 1], strict=True))
-        p_tfidf[usable] = [by_text[t] for t in texts]
-    columns = {
-        _column(name): pl.Series(values).fill_nan(None)
-        for name, values in candidate_scores(p_tfidf, p_finetuned).items()
-        if name in candidates
-    }
-    return scored.drop("score").with_columns(**columns)
+        return score_documents(documents, fitted.predictor.predict_proba, (_column("finetuned"),))
+
+    def score(texts: list[str]) -> np.ndarray:  # [N, len(candidates)]
+        p_tfidf = tfidf.predict_proba(texts)[:, 1]
+        by_name = candidate_scores(p_tfidf, fitted.predictor.predict_proba(texts))
+        return np.column_stack([by_name[name] for name in candidates])
+
+    return score_documents(documents, score, tuple(_column(name) for name in candidates))
 
 
 def cross_fit_scores(

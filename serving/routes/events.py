@@ -51,9 +51,7 @@ async def record_event(
     user is a **409 Conflict** (the account exists; a retried signup sees the same).
     """
     documents = (
-        await state.text_model.documents_batched(event.table, event.to_row())
-        if state.text_model
-        else []
+        await state.text_model.documents(event.table, event.to_row()) if state.text_model else []
     )
     with online.exclusive():  # check and record atomically: a rejected event changes nothing
         if online.first_answer(event) is not NOT_SEEN:

@@ -82,9 +82,7 @@ async def score_event(
     started = time.perf_counter()
     # the event's documents are scored before the store is held (serving.text)
     documents = (
-        await state.text_model.documents_batched(event.table, event.to_row())
-        if state.text_model
-        else []
+        await state.text_model.documents(event.table, event.to_row()) if state.text_model else []
     )
     with online.exclusive():  # check, record, score and remember atomically
         first = online.first_answer(event)

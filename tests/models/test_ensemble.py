@@ -11,12 +11,12 @@ import pytest
 from models.text.ensemble import EnsemblePredictor, choose_text_model, combine, load_predictor
 from models.text.fit import fit_text_model, text_metrics
 from models.text.model import TextModelConfig
-from tests.models.test_text_model import _corpus
+from tests.models.text_corpus import templated_corpus
 
 
 @pytest.fixture(scope="module")
 def corpus() -> tuple[list[str], np.ndarray]:
-    texts, labels = _corpus(300, seed=4)
+    texts, labels = templated_corpus(300, seed=4)
     return texts, np.asarray(labels)
 
 

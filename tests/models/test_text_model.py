@@ -35,50 +35,9 @@ from models.text.model import (
 from scamguard import tracking
 from scamguard.settings import Settings, get_settings
 from tests.conftest import SMS_CSV
+from tests.models.text_corpus import templated_corpus
 
-SCAMS = [
-    "Kindly add me on WhatsApp {n} for the interview and send the registration fee first",
-    "URGENT you won a prize of ${n}, claim it now at http://bit.ly/{n}",
-    "Send the deposit of ${n} via gift cards to secure your position today",
-    "Your account will be suspended, verify your payment details at http://verify-{n}.net",
-]
-BENIGN = [
-    "Thanks for the proposal, can you share a sample of your work {n}?",
-    "I pushed the changes to the landing page, milestone {n} is ready",
-    "Sounds good, see you at the call tomorrow at {n}",
-    "Great work on the dashboard, releasing milestone {n} now",
-]
-
-
-def _corpus(n: int, seed: int) -> tuple[list[str], np.ndarray]:
-    """``n`` templated texts, a quarter of them scams (label 1)."""
-    rng = np.random.default_rng(seed)
-    labels = (rng.random(n) < 0.25).astype(np.int64)
-    texts = [
-        (SCAMS if y else BENIGN)[rng.integers(4)].format(n=int(rng.integers(10, 999)))
-        for y in labels
-    ]
-    return texts, labels
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Small models on a shared 2-core CI box: one thread avoids OpenMP oversubscription stalls."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def corpus() -> tuple[list[str], np.ndarray]:
-    return _corpus(400, seed=0)
-
-
-@pytest.fixture(scope="module")
-def fitted(corpus):  # type: ignore[no-untyped-def]
-    texts, labels = corpus
-    return fit_text_model(texts, labels, TextModelConfig.tiny(epochs=3), device="cpu")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ------------------------------------------------------------------------------- weights port
@@ -170,7 +129,7 @@ def test_stratified_split_holds_out_each_class():
 
 
 def test_tiny_model_learns_the_templates(fitted, corpus):  # type: ignore[no-untyped-def]
-    texts, labels = _corpus(300, seed=1)  # new draws of the same templates
+    texts, labels = templated_corpus(300, seed=1)  # new draws of the same templates
     metrics = text_metrics(labels, fitted.predictor.predict_proba(texts))
     assert metrics["roc_auc"] > 0.98
     assert fitted.history and fitted.valid_rows.size == 40
@@ -211,7 +170,7 @@ def test_minilm_fine_tuning_runs_and_moves_the_scores(corpus):  # type: ignore[n
         encoder="minilm", max_len=32, epochs=1, batch_size=16, lr=1e-4, val_frac=0.0
     )
     fitted = fit_text_model([texts[i] for i in rows], labels[rows], config, device="cpu")
-    probe_texts, probe_labels = _corpus(100, seed=5)
+    probe_texts, probe_labels = templated_corpus(100, seed=5)
     assert text_metrics(probe_labels, fitted.predictor.predict_proba(probe_texts))["ap"] > 0.9
 
 
@@ -272,7 +231,7 @@ def test_train_text_then_score_text_on_an_unseen_csv(cli_env, tmp_path: Path):  
 
     from scamguard.cli import app
 
-    texts, labels = _corpus(300, seed=2)
+    texts, labels = templated_corpus(300, seed=2)
     train_csv = _write_csv(
         tmp_path / "train.csv",
         ["message_id", "text", "label"],
@@ -285,7 +244,7 @@ def test_train_text_then_score_text_on_an_unseen_csv(cli_env, tmp_path: Path):  
     assert result.exit_code == 0, result.output
     assert "scamguard-text/1" in result.output
 
-    new_texts, new_labels = _corpus(60, seed=9)
+    new_texts, new_labels = templated_corpus(60, seed=9)
     ids = [f"x-{i:03d}" for i in range(60)][::-1]  # ids in no particular order
     unseen = tmp_path / "unseen.csv"
     with open(unseen, "wb") as fh:

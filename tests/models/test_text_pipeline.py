@@ -7,37 +7,15 @@ temporary directory.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-import torch
 
-from models.text.fit import fit_text_model
 from models.text.model import TextModelConfig
 from scamguard.settings import Settings
-from tests.models.test_text_model import _corpus
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Small models on a shared 2-core CI box: one thread avoids OpenMP oversubscription stalls."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def corpus() -> tuple[list[str], np.ndarray]:
-    return _corpus(400, seed=0)
-
-
-@pytest.fixture(scope="module")
-def fitted(corpus):  # type: ignore[no-untyped-def]
-    texts, labels = corpus
-    return fit_text_model(texts, labels, TextModelConfig.tiny(epochs=3), device="cpu")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_corpus_labels_are_known_at_the_cutoff_and_start_with_the_scam():
